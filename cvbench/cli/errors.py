@@ -1,0 +1,35 @@
+"""Turn the errors a user can fix into one clear line and exit status 1, without a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+from hydra.errors import InstantiationException
+
+from cvbench.run.callbacks import NonFiniteLossError
+from cvbench.run.outputs import RunDirectoryInUse
+
+USER_ERRORS = (FileNotFoundError, ValueError, NonFiniteLossError, RunDirectoryInUse)
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The innermost cause of a chain of Hydra instantiation errors."""
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    return err
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """Print user errors as ``error: <message>`` and exit 1; ``CVBENCH_TRACEBACK=1`` re-raises."""
+    try:
+        yield
+    except (*USER_ERRORS, InstantiationException) as err:
+        cause = root_cause(err)
+        if os.environ.get("CVBENCH_TRACEBACK") or not isinstance(cause, USER_ERRORS):
+            raise
+        print(f"error: {cause}", file=sys.stderr)
+        sys.exit(1)

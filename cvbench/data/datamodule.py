@@ -1,0 +1,156 @@
+"""Lightning datamodule for image classification: records + albumentations + batching.
+
+Each sample is ``(image, target, index)``: the dataset index travels with the sample so
+that metrics can drop the duplicates a distributed sampler pads each shard with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from cvbench.data.records import ImageRecords
+
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+
+
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Convert an image to ``channels`` channels.
+
+    Args:
+        image: (H, W) or (H, W, C) uint8, C in {1, 3, 4}; alpha is dropped.
+        channels: 1 (gray, ITU-R 601 luma as PIL's "L") or 3 (RGB).
+
+    Returns:
+        (H, W, channels) uint8.
+    """
+    if image.ndim == 2:
+        image = image[:, :, None]
+    c = image.shape[2]
+    if c == 4:
+        image, c = image[:, :, :3], 3
+    if c == channels:
+        return image
+    if channels == 3 and c == 1:
+        return np.repeat(image, 3, axis=2)
+    if channels == 1 and c == 3:
+        luma = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return np.round(luma).astype(np.uint8)[:, :, None]
+    raise ValueError(f"cannot convert an image with {c} channels to {channels}")
+
+
+class TransformedRecords(Dataset):
+    """Records with channel conversion and an albumentations transform.
+
+    ``__getitem__`` returns ``(image, target, index)``: image (C, H, W) as the transform
+    makes it (float32 after Normalize + ToTensorV2), target and index ints.
+    """
+
+    def __init__(self, records: ImageRecords, transform: Callable | None, channels: int) -> None:
+        self.records = records
+        self.transform = transform
+        self.channels = channels
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        image = to_channels(self.records.load(index), self.channels)
+        if self.transform is not None:
+            image = self.transform(image=image)["image"]
+        else:
+            image = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        return image, int(self.records.targets[index]), index
+
+
+def check_targets(records: ImageRecords, num_classes: int, where: str) -> None:
+    """Raise if a label is outside ``[0, num_classes)``, naming the first such sample."""
+    targets = np.asarray(records.targets)
+    bad = np.flatnonzero((targets < 0) | (targets >= num_classes))
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"{where}: label {int(targets[i])} of {records.source(i)} (sample {i}) is outside "
+            f"[0, {num_classes}); {len(bad)} sample(s) like it. Set data.num_classes to the "
+            f"dataset's number of classes or fix the labels."
+        )
+
+
+class ClassificationDataModule(pl.LightningDataModule):
+    """Batches of ``(images (B, C, H, W) float32, targets (B,) int64, indices (B,) int64)``.
+
+    Args:
+        name: dataset name, used in messages and records.
+        records: builds the records of one split, called as ``records(split=...)``.
+        num_classes: number of classes; every label is checked against it.
+        num_channels: channels of the images the model receives (1 or 3).
+        transforms: albumentations transform per split ("train", "val", "test").
+        batch_size: batch size per process.
+        num_workers: dataloader worker processes.
+        pin_memory: pin host memory (for GPU training).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        records: Callable[..., ImageRecords],
+        num_classes: int,
+        num_channels: int = 3,
+        transforms: Mapping[str, Callable] | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_channels not in (1, 3):
+            raise ValueError(f"data.num_channels must be 1 or 3, got {num_channels}")
+        self.name = name
+        self.records = records
+        self.num_classes = num_classes
+        self.num_channels = num_channels
+        self.transforms = dict(transforms or {})
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.datasets: dict[str, TransformedRecords] = {}
+
+    def split(self, split: str) -> TransformedRecords:
+        """The dataset of ``split`` with its transform, built and checked on first use."""
+        if split not in self.datasets:
+            records = self.records(split=split)
+            if len(records) == 0:
+                raise ValueError(f"data '{self.name}': split '{split}' has no images")
+            check_targets(records, self.num_classes, f"data '{self.name}' split '{split}'")
+            self.datasets[split] = TransformedRecords(
+                records, self.transforms.get(split), self.num_channels
+            )
+        return self.datasets[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in STAGE_SPLITS.get(stage or "fit", ("train", "val", "test")):
+            self.split(split)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.split(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,125 @@
+"""Top-k classification error as in the ILSVRC devkit (Russakovsky et al., 2015).
+
+top-k error = 100 x (share of images whose ground-truth class is not among the k best guesses),
+averaged over images. The sufficient statistic is the rank of the ground truth in each image's
+ranking, so one pass gives every k, and per-image results can be deduplicated by dataset index
+(a distributed sampler pads shards with repeated samples; each index is counted once).
+
+Ties: classes are ranked by score, then by class index (stable, lower index first).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+
+NOT_RANKED = torch.iinfo(torch.int64).max
+
+
+def target_rank(scores: Tensor, target: Tensor) -> Tensor:
+    """0-based rank of the target class in each row of ``scores``.
+
+    Args:
+        scores: (N, C) float, higher is better (logits or probabilities).
+        target: (N,) int64 in [0, C).
+
+    Returns:
+        (N,) int64: classes with a higher score, plus tied classes with a lower index.
+
+    >>> target_rank(torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.5, 0.0]]), torch.tensor([2, 1])).tolist()
+    [1, 1]
+    """
+    s_t = scores.gather(1, target[:, None])
+    lower_index = torch.arange(scores.shape[1], device=scores.device)[None, :] < target[:, None]
+    return ((scores > s_t) | ((scores == s_t) & lower_index)).sum(dim=1)
+
+
+def guesses_rank(guesses: Tensor, target: Tensor) -> Tensor:
+    """0-based position of the target among ranked guesses (ILSVRC submission format).
+
+    Args:
+        guesses: (N, G) int64 class ids, best first; -1 pads rows with fewer guesses.
+        target: (N,) int64.
+
+    Returns:
+        (N,) int64: first position where the guess equals the target, ``NOT_RANKED`` if none.
+
+    >>> guesses_rank(torch.tensor([[3, 1, -1], [2, 0, 1]]), torch.tensor([1, 4])).tolist()[0]
+    1
+    """
+    hit = guesses == target[:, None]
+    position = torch.arange(guesses.shape[1], device=guesses.device).expand_as(guesses)
+    return torch.where(hit, position, NOT_RANKED).min(dim=1).values
+
+
+def topk_error(ranks: Tensor, k: int) -> float:
+    """top-k error in percent from target ranks.
+
+    Args:
+        ranks: (N,) int64 0-based ranks of the ground truth, N > 0.
+        k: number of guesses allowed.
+
+    >>> topk_error(torch.tensor([0, 1, 5, 2]), 1), topk_error(torch.tensor([0, 1, 5, 2]), 5)
+    (75.0, 25.0)
+    """
+    if ranks.numel() == 0:
+        raise ValueError("top-k error of zero images is undefined")
+    return 100.0 * (ranks >= k).double().mean().item()
+
+
+def first_occurrence(index: Tensor) -> Tensor:
+    """Positions of the first occurrence of each distinct value of ``index``.
+
+    >>> first_occurrence(torch.tensor([4, 2, 4, 7, 2])).tolist()
+    [1, 0, 3]
+    """
+    unique, inverse = torch.unique(index, return_inverse=True)
+    first = torch.full((len(unique),), len(index), dtype=torch.int64, device=index.device)
+    positions = torch.arange(len(index), device=index.device)
+    return first.scatter_reduce(0, inverse, positions, reduce="amin")
+
+
+class TopKError(Metric):
+    """Dataset-level top-k errors (percent) and mean loss, exact under distributed sampling.
+
+    ``update`` keeps, per image, its dataset index, the rank of its target and its loss;
+    ``compute`` gathers them from every process once, keeps each index once, and returns
+    ``{"top1_error": ..., "top5_error": ..., "loss": ...}`` (one key per ``k`` in ``topk``).
+
+    Args:
+        topk: the k values to report; k larger than the number of classes is dropped.
+        num_classes: number of classes.
+    """
+
+    full_state_update = False
+    higher_is_better = False
+
+    def __init__(self, *, topk: tuple[int, ...] = (1, 5), num_classes: int) -> None:
+        super().__init__()
+        self.topk = tuple(k for k in topk if k <= num_classes) or (1,)
+        self.add_state("index", default=[], dist_reduce_fx="cat")
+        self.add_state("rank", default=[], dist_reduce_fx="cat")
+        self.add_state("loss", default=[], dist_reduce_fx="cat")
+
+    def update(self, scores: Tensor, target: Tensor, index: Tensor, loss: Tensor) -> None:
+        """Add a batch.
+
+        Args:
+            scores: (B, C) float logits.
+            target: (B,) int64 class ids.
+            index: (B,) int64 dataset indices.
+            loss: (B,) float per-sample loss.
+        """
+        self.index.append(index.detach().long())
+        self.rank.append(target_rank(scores.detach(), target))
+        self.loss.append(loss.detach().double())
+
+    def compute(self) -> dict[str, float]:
+        keep = first_occurrence(dim_zero_cat(self.index))
+        rank = dim_zero_cat(self.rank)[keep]
+        out = {f"top{k}_error": topk_error(rank, k) for k in self.topk}
+        out["loss"] = dim_zero_cat(self.loss)[keep].mean().item()
+        out["num_images"] = int(len(keep))
+        return out

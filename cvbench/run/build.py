@@ -1,0 +1,56 @@
+"""Build a run's objects from its config: datamodule, task, callbacks, loggers, trainer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from cvbench.run.callbacks import ConfigInCheckpoint
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a name -> config mapping (callbacks, loggers); None skipped."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node is not None]
+
+
+def build_task(cfg: DictConfig) -> pl.LightningModule:
+    """The task's LightningModule with the model, optimizer and scheduler injected."""
+    sched = cfg.get("sched") or {}
+    scheduler = sched.get("scheduler")
+    return instantiate(cfg.task.module)(
+        net=instantiate(cfg.model),
+        optimizer=instantiate(cfg.optim),
+        scheduler=instantiate(scheduler) if scheduler is not None else None,
+        scheduler_interval=sched.get("interval", "epoch"),
+    )
+
+
+def build_trainer(cfg: DictConfig, *, store_config: bool = True) -> pl.Trainer:
+    """The Lightning trainer with the config's callbacks and loggers.
+
+    Args:
+        cfg: the run's config.
+        store_config: add the callback that writes the config into every checkpoint.
+    """
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    if store_config:
+        callbacks.append(
+            ConfigInCheckpoint(
+                raw=OmegaConf.to_container(cfg, resolve=False),
+                resolved=OmegaConf.to_container(cfg, resolve=True),
+            )
+        )
+    loggers = instantiate_all(cfg.get("logger"))
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def log_config(trainer: pl.Trainer, cfg: DictConfig) -> None:
+    """Send the resolved config to every logger as hyperparameters."""
+    params = OmegaConf.to_container(cfg, resolve=True)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(params)

@@ -1,0 +1,50 @@
+"""Callbacks cvbench adds to Lightning's: stop on a non-finite loss, store the config in checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class FiniteLossGuard(pl.Callback):
+    """Stop training on a NaN or infinite loss, before its gradients touch the weights.
+
+    The checkpoints already on disk (``last.ckpt``, the best one) are the last good state;
+    nothing is saved after the failure.
+    """
+
+    def on_before_backward(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
+    ) -> None:
+        if not torch.isfinite(loss).all():
+            ckpt_dir = getattr(trainer.checkpoint_callback, "dirpath", None)
+            raise NonFiniteLossError(
+                f"training loss is {loss.item()} at epoch {trainer.current_epoch}, global step "
+                f"{trainer.global_step}: training stopped. The last good checkpoints are in "
+                f"{ckpt_dir} (last.ckpt). Lower optim.lr, add trainer.gradient_clip_val, or check "
+                f"the inputs for NaN."
+            )
+
+
+class ConfigInCheckpoint(pl.Callback):
+    """Write the run's config into every checkpoint under ``checkpoint["cvbench"]``.
+
+    Args:
+        config: the composed config as plain containers (``resolved``: values; ``raw``: with
+            interpolations, so ``cvbench eval`` can re-resolve paths for its own run).
+    """
+
+    def __init__(self, *, raw: dict, resolved: dict) -> None:
+        self.raw = raw
+        self.resolved = resolved
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint["cvbench"] = {"config": self.raw, "resolved_config": self.resolved}

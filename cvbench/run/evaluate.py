@@ -1,0 +1,82 @@
+"""``run_eval(cfg, overrides)``: rebuild a run from the config stored in its checkpoint and test it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
+
+from cvbench.run.build import build_task, build_trainer, log_config
+from cvbench.run.env import environment_record
+from cvbench.run.outputs import claim_run_dir, write_json, write_text
+from cvbench.run.train import stage_metrics
+
+# Always this run's own, never the stored run's: where it writes and what it logs to.
+OWN_KEYS = ("paths", "logger", "callbacks", "ckpt_path", "run_name")
+
+
+def stored_config(ckpt_path: str | Path) -> DictConfig:
+    """The config a cvbench checkpoint carries (with its interpolations).
+
+    Raises:
+        FileNotFoundError: no file at ``ckpt_path``.
+        ValueError: the checkpoint was not written by ``cvbench train``.
+    """
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if "cvbench" not in checkpoint:
+        raise ValueError(
+            f"ckpt_path={path} holds no cvbench config (key 'cvbench'): it was not written by "
+            f"`cvbench train`, so the run cannot be rebuilt from it"
+        )
+    return OmegaConf.create(checkpoint["cvbench"]["config"])
+
+
+def overridden_keys(overrides: list[str]) -> list[str]:
+    """Config keys that command-line overrides set (``trainer=ddp_cpu`` -> ``trainer``)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [o.key_or_group for o in parsed if not o.key_or_group.startswith("hydra")]
+
+
+def merge_for_eval(stored: DictConfig, current: DictConfig, overrides: list[str]) -> DictConfig:
+    """The stored run's config, with this run's own keys and every overridden key from ``current``."""
+    merged = stored.copy()
+    OmegaConf.set_struct(merged, False)
+    for key in dict.fromkeys([*OWN_KEYS, *overridden_keys(overrides)]):
+        value = OmegaConf.select(current, key, throw_on_missing=False)
+        OmegaConf.update(merged, key, value, merge=False, force_add=True)
+    return merged
+
+
+def run_eval(cfg: DictConfig, overrides: list[str]) -> dict[str, float]:
+    """Test the checkpoint ``cfg.ckpt_path``; write config.yaml, environment.json, metrics.json.
+
+    Args:
+        cfg: the composed config of ``conf/eval.yaml``.
+        overrides: the command-line overrides that composed it.
+
+    Returns:
+        the ``test/...`` metrics.
+    """
+    cfg = merge_for_eval(stored_config(cfg.ckpt_path), cfg, overrides)
+    run_dir = Path(cfg.paths.output_dir)
+    if rank_zero_only.rank == 0:
+        claim_run_dir(run_dir)
+    datamodule = instantiate(cfg.data)
+    task = build_task(cfg)
+    trainer = build_trainer(cfg, store_config=False)
+    if trainer.is_global_zero:
+        write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        write_json(run_dir / "environment.json", environment_record())
+    log_config(trainer, cfg)
+    trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
+    metrics = stage_metrics(task, "test")
+    if trainer.is_global_zero:
+        write_json(run_dir / "metrics.json", metrics)
+    return metrics

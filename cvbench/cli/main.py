@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
+
+from cvbench.cli.quiet import quiet_third_party
 
 COMMANDS = {
     "train": ("cvbench.cli.train", "train a model: cvbench train [group=option] [key=value] ..."),
@@ -27,8 +30,16 @@ def main(argv: list[str] | None = None) -> None:
     if name not in COMMANDS:
         print(f"cvbench: unknown command {name!r}\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)
+    quiet_third_party()
     module = importlib.import_module(COMMANDS[name][0])
     if name in HYDRA_COMMANDS:
+        from cvbench.cli.groups import invalid_choices
+        from cvbench.cli.train import CONF_DIR
+
+        problems = invalid_choices(rest, Path(CONF_DIR))
+        if problems:
+            print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
+            sys.exit(2)
         # Hydra reads sys.argv itself. Lightning's DDP launcher restarts the program for each
         # extra process as `python -m <__main__.__spec__.name> <sys.argv[1:]>`: pointing both
         # at the subcommand's module makes those processes run the same subcommand.

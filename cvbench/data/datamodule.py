@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from cvbench.data.records import ImageRecords
 
+SPLIT_SEED_OFFSET = {"train": 0, "val": 1, "test": 2}
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
 
@@ -41,6 +42,22 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
         luma = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         return np.round(luma).astype(np.uint8)[:, :, None]
     raise ValueError(f"cannot convert an image with {c} channels to {channels}")
+
+
+def seed_transform(transform: Callable | None, seed: int) -> None:
+    """Seed an albumentations pipeline's own RNG (it ignores the global seeds)."""
+    if hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(seed % 2**32)
+
+
+def seed_worker_transform(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: a different, reproducible augmentation stream per worker.
+
+    ``get_worker_info().seed`` is drawn from the main process's torch RNG for each epoch's
+    workers, so it follows ``seed_everything``.
+    """
+    info = torch.utils.data.get_worker_info()
+    seed_transform(info.dataset.transform, info.seed)
 
 
 class TransformedRecords(Dataset):
@@ -126,9 +143,10 @@ class ClassificationDataModule(pl.LightningDataModule):
             if len(records) == 0:
                 raise ValueError(f"data '{self.name}': split '{split}' has no images")
             check_targets(records, self.num_classes, f"data '{self.name}' split '{split}'")
-            self.datasets[split] = TransformedRecords(
-                records, self.transforms.get(split), self.num_channels
-            )
+            transform = self.transforms.get(split)
+            # Without workers the pipeline runs here: seed it from the run's seed.
+            seed_transform(transform, torch.initial_seed() + SPLIT_SEED_OFFSET[split])
+            self.datasets[split] = TransformedRecords(records, transform, self.num_channels)
         return self.datasets[split]
 
     def setup(self, stage: str | None = None) -> None:
@@ -143,6 +161,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=seed_worker_transform if self.num_workers > 0 else None,
             drop_last=False,
         )
 

@@ -54,3 +54,13 @@ def log_config(trainer: pl.Trainer, cfg: DictConfig) -> None:
     params = OmegaConf.to_container(cfg, resolve=True)
     for logger in trainer.loggers:
         logger.log_hyperparams(params)
+
+
+def close_loggers(trainer: pl.Trainer, *, failed: bool) -> None:
+    """End the runs of loggers that stay open after training (W&B), so each run is complete
+    on disk and the next run in the same process (a multirun) starts a new one."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish(exit_code=1 if failed else 0)

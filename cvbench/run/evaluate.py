@@ -10,7 +10,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
-from cvbench.run.build import build_task, build_trainer, log_config
+from cvbench.run.build import build_task, build_trainer, close_loggers, log_config
 from cvbench.run.env import environment_record
 from cvbench.run.outputs import claim_run_dir, write_json, write_text
 from cvbench.run.train import stage_metrics
@@ -75,7 +75,12 @@ def run_eval(cfg: DictConfig, overrides: list[str]) -> dict[str, float]:
         write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         write_json(run_dir / "environment.json", environment_record())
     log_config(trainer, cfg)
-    trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
+    failed = True
+    try:
+        trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
+        failed = False
+    finally:
+        close_loggers(trainer, failed=failed)
     metrics = stage_metrics(task, "test")
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)

@@ -1,0 +1,64 @@
+"""Compose the real Hydra config for tests: CPU, no workers, output and data in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+HELPERS = Path(__file__).resolve().parent / "helpers"
+
+# Fast settings every composed test config gets; a test's own overrides come after them.
+TEST_OVERRIDES = ("++callbacks.progress_bar=null", "++callbacks.model_summary=null")
+
+
+def compose_config(
+    config_name: str, overrides: Sequence[str], run_dir: Path, data_dir: Path
+) -> DictConfig:
+    """The config ``cvbench train|eval <overrides>`` would run, writing to ``run_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name,
+            overrides=[
+                *TEST_OVERRIDES,
+                f"paths.output_dir={run_dir}",
+                f"paths.data_dir={data_dir}",
+                *overrides,
+            ],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``make_cfg(*overrides, name="train", run="run")`` composes a config into tmp_path/run."""
+
+    def make(*overrides: str, name: str = "train", run: str = "run") -> DictConfig:
+        return compose_config(name, overrides, tmp_path / run, tmp_path / "data")
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+            ) -> subprocess.CompletedProcess:
+    """Run ``python -m cvbench <args>`` as a real process; output captured as text."""
+    full_env = {**os.environ, "PYTHONPATH": str(HELPERS), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "cvbench", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )

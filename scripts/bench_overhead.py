@@ -65,7 +65,7 @@ class Run:
 
     @property
     def cpu_images_per_s(self) -> float:
-        """Images per second of process CPU time: steadier than wall time on a busy machine."""
+        """Images per second of process CPU time (all threads: the progress bar's too)."""
         return self.images / self.cpu_s
 
     @property
@@ -199,8 +199,9 @@ def run_plain(cfg: DictConfig, threads: int, validate: bool) -> Run:
 
 LEGEND = """
   img/s median, best: training images / wall time of the fit, over {repeats} repeats
-  img/s CPU:          training images / process CPU time of the fit (median); with 1 thread
-                      it ignores time lost to other processes, so it is the steadier number
+  img/s CPU:          training images / process CPU time of the fit (median): leaves out
+                      time spent waiting (I/O, other processes on the core), not a VM's
+                      stolen time
   epoch img/s:        one epoch's images / median wall time of an epoch after the first
   fit s, fixed s:     wall time of the fit, and the part outside the epochs (setup, sanity
                       check, teardown), medians
@@ -241,9 +242,10 @@ def table(plain: dict[str, float], cv: dict[str, float]) -> str:
         rows.append(f"{name:16}" + "".join(f"{s[key]:>13{fmt}}" for key, _, fmt in COLUMNS))
     rows.append(rule)
     ratio = ratios(plain, cv)
-    rows.append(f"{'cvbench / plain':16}" + "".join(
-        f"{ratio[key]:>13.3f}" if key in ratio else f"{'':>13}" for key, _, _ in COLUMNS
-    ))
+    rows.append(
+        f"{'cvbench / plain':16}"
+        + "".join(f"{ratio[key]:>13.3f}" if key in ratio else f"{'':>13}" for key, _, _ in COLUMNS)
+    )
     return "\n".join(rows)
 
 
@@ -253,18 +255,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Hydra overrides (positional or --override) come after "
         f"{' '.join(DEFAULT_OVERRIDES)} trainer.max_epochs=EPOCHS.",
     )
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.log_every_n_steps=50")
-    parser.add_argument("--override", action="append", default=[], help="a Hydra override (repeatable)")
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides, e.g. trainer.log_every_n_steps=50"
+    )
+    parser.add_argument(
+        "--override", action="append", default=[], help="a Hydra override (repeatable)"
+    )
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
     parser.add_argument("--repeats", type=int, default=3, help="timed fits per side (default 3)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads for both sides (default 1: the steadiest on "
-                        "a shared machine, and CPU time then equals one core's time)")
-    parser.add_argument("--no-val", action="store_true",
-                        help="no validation on either side (cvbench: limit_val_batches=0, "
-                        "num_sanity_val_steps=0)")
-    parser.add_argument("--no-warmup", action="store_true",
-                        help="skip the untimed 1-epoch run of each side before timing")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch.set_num_threads for both sides (default 1: the steadiest on "
+        "a shared machine, and CPU time then equals one core's time)",
+    )
+    parser.add_argument(
+        "--no-val",
+        action="store_true",
+        help="no validation on either side (cvbench: limit_val_batches=0, num_sanity_val_steps=0)",
+    )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the untimed 1-epoch run of each side before timing",
+    )
     parser.add_argument("--json", type=Path, help="write the numbers and every repeat here")
     return parser.parse_args(argv)
 
@@ -292,8 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(args.repeats):
             order = ("cvbench", "plain") if repeat % 2 == 0 else ("plain", "cvbench")
             for side in order:
-                run = (run_cvbench(config(), args.threads) if side == "cvbench"
-                       else run_plain(config(), args.threads, validate))
+                run = (
+                    run_cvbench(config(), args.threads)
+                    if side == "cvbench"
+                    else run_plain(config(), args.threads, validate)
+                )
                 runs[side].append(run)
 
     plain, cv = summarize(runs["plain"]), summarize(runs["cvbench"])
@@ -310,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "lightning": pl.__version__,
     }
-    print(f"\ncvbench vs a plain PyTorch loop: same model, data, seed and schedule")
+    print("\ncvbench vs a plain PyTorch loop: same model, data, seed and schedule")
     for key, value in setup.items():
         print(f"  {key:24}{' '.join(value) if isinstance(value, list) else value}")
     print()
@@ -318,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     print(LEGEND.format(repeats=args.repeats))
     for side in ("plain", "cvbench"):
         last = runs[side][-1]
-        print(f"  {side:8} last repeat: train/loss {last.train_loss:.4f}, "
-              f"val/top1_error {last.val_top1_error:.2f}%")
+        print(
+            f"  {side:8} last repeat: train/loss {last.train_loss:.4f}, "
+            f"val/top1_error {last.val_top1_error:.2f}%"
+        )
     if args.json:
         record: dict[str, Any] = {
             "setup": setup,

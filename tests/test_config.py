@@ -12,10 +12,14 @@ from hydra.utils import instantiate
 from cvbench.run.build import build_task
 from cvbench.run.train import run_train
 
-MODELS = sorted(p.relative_to(CONF / "model").with_suffix("").as_posix()
-                for p in (CONF / "model").rglob("*.yaml"))
-EXPERIMENTS = sorted(p.relative_to(CONF / "experiment").with_suffix("").as_posix()
-                     for p in (CONF / "experiment").rglob("*.yaml"))
+MODELS = sorted(
+    p.relative_to(CONF / "model").with_suffix("").as_posix()
+    for p in (CONF / "model").rglob("*.yaml")
+)
+EXPERIMENTS = sorted(
+    p.relative_to(CONF / "experiment").with_suffix("").as_posix()
+    for p in (CONF / "experiment").rglob("*.yaml")
+)
 
 
 def test_config_tree_is_found() -> None:
@@ -62,7 +66,10 @@ def test_experiment_fast_dev_run(make_cfg, tmp_path: Path, experiment: str) -> N
     """Every experiment runs one train, val and test batch end to end."""
     write_experiment_data(experiment, tmp_path / "data")
     cfg = make_cfg(
-        f"experiment={experiment}", "debug=fdr", "data.num_workers=0", "data.batch_size=4",
+        f"experiment={experiment}",
+        "debug=fdr",
+        "data.num_workers=0",
+        "data.batch_size=4",
         "++data.records.val_size=4" if "digits" not in experiment else "seed=1",
     )
     metrics = run_train(cfg)

@@ -43,5 +43,7 @@ def invalid_choices(overrides: list[str], conf_dir: Path) -> list[str]:
         for option in chosen:
             if option != "null" and option not in valid:
                 listing = "\n".join(f"  {group}={v}" for v in valid)
-                messages.append(f"no option '{option}' in config group '{group}'. Valid:\n{listing}")
+                messages.append(
+                    f"no option '{option}' in config group '{group}'. Valid:\n{listing}"
+                )
     return messages

@@ -11,13 +11,18 @@ from cvbench.cli.quiet import quiet_third_party
 COMMANDS = {
     "train": ("cvbench.cli.train", "train a model: cvbench train [group=option] [key=value] ..."),
     "eval": ("cvbench.cli.evaluate", "test a checkpoint: cvbench eval ckpt_path=PATH [overrides]"),
-    "score": ("cvbench.cli.score", "score a predictions file: cvbench score --task ... --gt ... --pred ..."),
+    "score": (
+        "cvbench.cli.score",
+        "score a predictions file: cvbench score --task ... --gt ... --pred ...",
+    ),
 }
 HYDRA_COMMANDS = ("train", "eval")
 
-USAGE = "usage: cvbench {train,eval,score} ...\n\n" + "\n".join(
-    f"  {name:6} {help_}" for name, (_, help_) in COMMANDS.items()
-) + "\n\nHydra's own options work after train and eval, e.g. `cvbench train --help`."
+USAGE = (
+    "usage: cvbench {train,eval,score} ...\n\n"
+    + "\n".join(f"  {name:6} {help_}" for name, (_, help_) in COMMANDS.items())
+    + "\n\nHydra's own options work after train and eval, e.g. `cvbench train --help`."
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Drop third-party chatter that says nothing about the run (advertising tips, internal deprecations)."""
+"""Drop third-party chatter that says nothing about the run (tips, internal deprecations)."""
 
 from __future__ import annotations
 

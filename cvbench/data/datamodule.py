@@ -16,7 +16,12 @@ from torch.utils.data import DataLoader, Dataset
 from cvbench.data.records import ImageRecords
 
 SPLIT_SEED_OFFSET = {"train": 0, "val": 1, "test": 2}
-STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+STAGE_SPLITS = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("test",),
+}
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:

@@ -82,9 +82,7 @@ class ArrayRecords:
         )
 
 
-def holdout_split(
-    num_records: int, split: str, *, val_size: int | float, seed: int
-) -> np.ndarray:
+def holdout_split(num_records: int, split: str, *, val_size: int | float, seed: int) -> np.ndarray:
     """Indices of ``split`` ("train" or "val") when val is held out of a training set.
 
     The permutation depends only on ``num_records`` and ``seed``, so train and val

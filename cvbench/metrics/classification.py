@@ -36,6 +36,22 @@ def target_rank(scores: Tensor, target: Tensor) -> Tensor:
     return ((scores > s_t) | ((scores == s_t) & lower_index)).sum(dim=1)
 
 
+def top_guesses(scores: Tensor, k: int) -> Tensor:
+    """The k best classes of each row, best first, ties broken by lower class index.
+
+    Args:
+        scores: (N, C) float.
+        k: number of guesses, at most C.
+
+    Returns:
+        (N, k) int64 class ids.
+
+    >>> top_guesses(torch.tensor([[0.2, 0.5, 0.5, 0.1]]), 3).tolist()
+    [[1, 2, 0]]
+    """
+    return torch.argsort(scores, dim=1, descending=True, stable=True)[:, :k]
+
+
 def guesses_rank(guesses: Tensor, target: Tensor) -> Tensor:
     """0-based position of the target among ranked guesses (ILSVRC submission format).
 
@@ -88,20 +104,31 @@ class TopKError(Metric):
     ``compute`` gathers them from every process once, keeps each index once, and returns
     ``{"top1_error": ..., "top5_error": ..., "loss": ...}`` (one key per ``k`` in ``topk``).
 
+    ``per_image()`` gives the deduplicated per-image results in dataset-index order; with
+    ``keep_guesses`` they include each image's ``max(topk)`` best classes (the predictions
+    file of the ILSVRC devkit).
+
     Args:
         topk: the k values to report; k larger than the number of classes is dropped.
         num_classes: number of classes.
+        keep_guesses: also keep each image's top guesses and target.
     """
 
     full_state_update = False
     higher_is_better = False
 
-    def __init__(self, *, topk: tuple[int, ...] = (1, 5), num_classes: int) -> None:
+    def __init__(
+        self, *, topk: tuple[int, ...] = (1, 5), num_classes: int, keep_guesses: bool = False
+    ) -> None:
         super().__init__()
         self.topk = tuple(k for k in topk if k <= num_classes) or (1,)
+        self.keep_guesses = keep_guesses
         self.add_state("index", default=[], dist_reduce_fx="cat")
         self.add_state("rank", default=[], dist_reduce_fx="cat")
         self.add_state("loss", default=[], dist_reduce_fx="cat")
+        if keep_guesses:
+            self.add_state("target", default=[], dist_reduce_fx="cat")
+            self.add_state("guesses", default=[], dist_reduce_fx="cat")
 
     def update(self, scores: Tensor, target: Tensor, index: Tensor, loss: Tensor) -> None:
         """Add a batch.
@@ -115,11 +142,24 @@ class TopKError(Metric):
         self.index.append(index.detach().long())
         self.rank.append(target_rank(scores.detach(), target))
         self.loss.append(loss.detach().double())
+        if self.keep_guesses:
+            self.target.append(target.detach().long())
+            self.guesses.append(top_guesses(scores.detach(), max(self.topk)))
+
+    def per_image(self) -> dict[str, Tensor]:
+        """Each image once, in dataset-index order (gathered from every process when synced).
+
+        Returns:
+            ``index``, ``rank``, ``loss`` (N,), and with ``keep_guesses`` ``target`` (N,) and
+            ``guesses`` (N, max(topk)).
+        """
+        keep = first_occurrence(dim_zero_cat(self.index))  # sorted by index
+        names = ["index", "rank", "loss"] + (["target", "guesses"] if self.keep_guesses else [])
+        return {name: dim_zero_cat(getattr(self, name))[keep] for name in names}
 
     def compute(self) -> dict[str, float]:
-        keep = first_occurrence(dim_zero_cat(self.index))
-        rank = dim_zero_cat(self.rank)[keep]
-        out = {f"top{k}_error": topk_error(rank, k) for k in self.topk}
-        out["loss"] = dim_zero_cat(self.loss)[keep].mean().item()
-        out["num_images"] = int(len(keep))
+        images = self.per_image()
+        out = {f"top{k}_error": topk_error(images["rank"], k) for k in self.topk}
+        out["loss"] = images["loss"].mean().item()
+        out["num_images"] = int(len(images["index"]))
         return out

@@ -31,13 +31,13 @@ def build_task(cfg: DictConfig) -> pl.LightningModule:
 
 
 def build_trainer(cfg: DictConfig, *, store_config: bool = True) -> pl.Trainer:
-    """The Lightning trainer with the config's callbacks and loggers.
+    """The Lightning trainer with the config's callbacks (the group's and the task's) and loggers.
 
     Args:
         cfg: the run's config.
         store_config: add the callback that writes the config into every checkpoint.
     """
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    callbacks = instantiate_all(cfg.get("callbacks")) + instantiate_all(cfg.task.get("callbacks"))
     if store_config:
         callbacks.append(
             ConfigInCheckpoint(

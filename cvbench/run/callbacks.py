@@ -1,4 +1,4 @@
-"""Callbacks cvbench adds to Lightning's: stop on a non-finite loss, store the config in checkpoints."""
+"""cvbench's own callbacks: stop on a non-finite loss, store the config in checkpoints."""
 
 from __future__ import annotations
 

@@ -13,9 +13,22 @@ from pathlib import Path
 import torch
 
 PACKAGES = (
-    "cvbench", "torch", "torchvision", "pytorch-lightning", "hydra-core", "omegaconf",
-    "torchmetrics", "timm", "albumentations", "numpy", "pillow", "scikit-learn",
-    "scikit-image", "pycocotools", "wandb", "tensorboard",
+    "cvbench",
+    "torch",
+    "torchvision",
+    "pytorch-lightning",
+    "hydra-core",
+    "omegaconf",
+    "torchmetrics",
+    "timm",
+    "albumentations",
+    "numpy",
+    "pillow",
+    "scikit-learn",
+    "scikit-image",
+    "pycocotools",
+    "wandb",
+    "tensorboard",
 )
 
 

@@ -1,12 +1,12 @@
-"""``run_eval(cfg, overrides)``: rebuild a run from the config stored in its checkpoint and test it."""
+"""``run_eval(cfg, overrides)``: rebuild a run from the config in its checkpoint and test it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -45,7 +45,7 @@ def overridden_keys(overrides: list[str]) -> list[str]:
 
 
 def merge_for_eval(stored: DictConfig, current: DictConfig, overrides: list[str]) -> DictConfig:
-    """The stored run's config, with this run's own keys and every overridden key from ``current``."""
+    """The stored run's config; this run's own keys and every overridden key from ``current``."""
     merged = stored.copy()
     OmegaConf.set_struct(merged, False)
     for key in dict.fromkeys([*OWN_KEYS, *overridden_keys(overrides)]):

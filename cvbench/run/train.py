@@ -23,7 +23,10 @@ def stage_metrics(task: pl.LightningModule, stage: str) -> dict[str, float]:
 
 
 def fit_and_test(
-    cfg: DictConfig, trainer: pl.Trainer, task: pl.LightningModule, datamodule: pl.LightningDataModule
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    task: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
 ) -> dict[str, float]:
     """Fit (if ``cfg.train``), then test the best checkpoint (if ``cfg.test``)."""
     metrics: dict[str, float] = {}

@@ -1,4 +1,4 @@
-"""Image classification as a LightningModule: injected net, loss and optimizer; ILSVRC top-k error."""
+"""Image classification as one LightningModule: injected net, loss, optimizer; ILSVRC top-k."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LR
 class ClassificationTask(pl.LightningModule):
     """Trains ``net`` on batches ``(images, targets, indices)`` and reports per stage
     ``{stage}/top1_error``, ``{stage}/top5_error`` (percent), ``{stage}/loss`` and
-    ``{stage}/num_images``; ``results[stage]`` holds the last values in float64.
+    ``{stage}/num_images``; ``results[stage]`` holds the last values in float64 and
+    ``test_per_image`` the last test's per-image guesses (for reports).
 
     Args:
         net: maps (B, C, H, W) float images to (B, num_classes) logits.
@@ -52,8 +53,14 @@ class ClassificationTask(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.results: dict[str, dict[str, float]] = {}  # last computed values, full precision
+        self.test_per_image: dict[str, Tensor] = {}  # see TopKError.per_image
         self.metrics = nn.ModuleDict(
-            {f"{s}_metrics": TopKError(topk=tuple(topk), num_classes=num_classes) for s in STAGES}
+            {
+                f"{s}_metrics": TopKError(
+                    topk=tuple(topk), num_classes=num_classes, keep_guesses=s == "test"
+                )
+                for s in STAGES
+            }
         )
 
     def forward(self, images: Tensor) -> Tensor:
@@ -82,6 +89,8 @@ class ClassificationTask(pl.LightningModule):
         # The metric gathers every process's per-image results itself: no sync_dist here.
         metric = self.metrics[f"{stage}_metrics"]  # "train" alone would clash with nn.Module.train
         values = {f"{stage}/{k}": float(v) for k, v in metric.compute().items()}
+        if stage == "test":
+            self.test_per_image = {k: v.cpu() for k, v in metric.per_image().items()}
         metric.reset()
         # Lightning keeps logged values as float32; ``results`` keeps the float64 ones.
         self.results[stage] = values

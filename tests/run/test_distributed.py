@@ -22,8 +22,9 @@ def test_ddp_cpu_test_metrics_equal_single_process(make_cfg, tmp_path: Path) -> 
     results = {}
     for name, extra in (("single", ()), ("ddp", ("trainer=ddp_cpu",))):
         run_dir = tmp_path / name
-        done = run_cli("eval", f"ckpt_path={ckpt}", ODD_TEST, *extra, f"hydra.run.dir={run_dir}",
-                       cwd=tmp_path)
+        done = run_cli(
+            "eval", f"ckpt_path={ckpt}", ODD_TEST, *extra, f"hydra.run.dir={run_dir}", cwd=tmp_path
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         results[name] = json.loads((run_dir / "metrics.json").read_text())
     single, ddp = results["single"], results["ddp"]
@@ -37,8 +38,9 @@ def test_ddp_cpu_test_metrics_equal_single_process(make_cfg, tmp_path: Path) -> 
 @pytest.mark.slow
 def test_ddp_cpu_training_writes_one_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    done = run_cli("train", "trainer=ddp_cpu", "debug=limit", f"hydra.run.dir={run_dir}",
-                   cwd=tmp_path)
+    done = run_cli(
+        "train", "trainer=ddp_cpu", "debug=limit", f"hydra.run.dir={run_dir}", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0 <= metrics["test/top1_error"] <= 100

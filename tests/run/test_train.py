@@ -9,7 +9,9 @@ import pytest
 import torch
 import yaml
 from conftest import run_cli
+from PIL import Image
 
+from cvbench.cli.score import score_classification
 from cvbench.run.callbacks import NonFiniteLossError
 from cvbench.run.evaluate import run_eval
 from cvbench.run.outputs import RunDirectoryInUse
@@ -30,8 +32,15 @@ def test_cli_train_writes_run_directory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"run directory: {run_dir}" in done.stdout.replace("\n", "")
     metrics = read_metrics(run_dir)
-    for key in ("test/top1_error", "test/top5_error", "test/loss", "val/top1_error",
-                "val/top5_error", "val/loss", "train/loss"):
+    for key in (
+        "test/top1_error",
+        "test/top5_error",
+        "test/loss",
+        "val/top1_error",
+        "val/top5_error",
+        "val/loss",
+        "train/loss",
+    ):
         assert key in metrics, key
     assert 0 <= metrics["test/top5_error"] <= metrics["test/top1_error"] <= 100
     assert metrics["test/num_images"] == 360
@@ -43,6 +52,17 @@ def test_cli_train_writes_run_directory(tmp_path: Path) -> None:
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert len(list((run_dir / "checkpoints").glob("epoch_*.ckpt"))) == 1
     assert "test/top1_error" in (run_dir / "csv" / "metrics.csv").read_text()
+
+    # The devkit files it writes score to the same numbers with `cvbench score`.
+    rescored = score_classification(run_dir / "test_labels.txt", run_dir / "test_predictions.txt")
+    assert rescored["top1_error"] == metrics["test/top1_error"]
+    assert rescored["top5_error"] == metrics["test/top5_error"]
+    assert rescored["num_images"] == metrics["test/num_images"]
+    per_class = (run_dir / "test_per_class.csv").read_text().splitlines()
+    assert per_class[0] == "class_id,class,num_images,top1_error" and len(per_class) == 11
+    for picture in ("test_confusion_matrix.png", "test_samples.png"):
+        with Image.open(run_dir / picture) as image:
+            assert image.format == "PNG" and min(image.size) > 200
 
 
 @pytest.mark.slow
@@ -95,11 +115,15 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(make_cfg, tmp_path: Path)
     assert not (run_dir / "metrics.json").exists()
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 1  # saved at the end of the second epoch, before the NaN
-    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point()
+    )
 
 
 def test_label_outside_num_classes_names_sample(make_cfg) -> None:
-    with pytest.raises(ValueError, match=r"label [5-9] of sklearn digits, image \d+ .*outside \[0, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"label [5-9] of sklearn digits, image \d+ .*outside \[0, 5\)"
+    ):
         run_train(make_cfg("data.num_classes=5", "debug=fdr"))
 
 
@@ -113,9 +137,15 @@ def test_run_directory_is_never_overwritten(make_cfg, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_errors_are_one_clear_line(tmp_path: Path) -> None:
-    done = run_cli("train", "data=cifar10", f"paths.data_dir={tmp_path / 'nowhere'}",
-                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    done = run_cli(
+        "train",
+        "data=cifar10",
+        f"paths.data_dir={tmp_path / 'nowhere'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert f"error: {tmp_path / 'nowhere'}" in done.stderr or str(tmp_path / "nowhere") in done.stderr
-    assert "cifar-10-batches-py" in done.stderr
+    (line,) = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: ") and str(tmp_path / "nowhere") in line
+    assert "cifar-10-batches-py" in line

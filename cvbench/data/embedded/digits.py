@@ -14,8 +14,9 @@ from cvbench.data.records import ArrayRecords
 SPLITS = ("train", "val", "test")
 
 
-def digits(split: str, *, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0
-           ) -> ArrayRecords:
+def digits(
+    split: str, *, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0
+) -> ArrayRecords:
     """One split of the digits, stratified and fixed by ``seed``.
 
     Pixel values 0..16 are scaled to 0..255 uint8 so the images look like any other.

@@ -39,7 +39,7 @@ class ImageFolderRecords:
         """Image ``index``: (H, W) uint8 if stored as 8-bit gray ("L"), else (H, W, 3) uint8 RGB.
 
         Raises:
-            OSError: the file is missing, unreadable or not a valid image; the message
+            ValueError: the file is missing, unreadable or not a valid image; the message
                 names the file.
         """
         path = self.paths[index]
@@ -50,7 +50,7 @@ class ImageFolderRecords:
                     image = image.convert("RGB")
                 return np.array(image, dtype=np.uint8)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-            raise OSError(f"cannot read image {path} (record {index}): {err}") from err
+            raise ValueError(f"cannot read image {path} (record {index}): {err}") from err
 
     def source(self, index: int) -> str:
         return str(self.paths[index])

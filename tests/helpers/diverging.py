@@ -10,7 +10,10 @@ from torch import Tensor, nn
 
 
 class DivergingLoss(nn.CrossEntropyLoss):
-    """Cross-entropy (per sample) for ``finite_calls`` calls, NaN from then on."""
+    """Cross-entropy (per sample) for ``finite_calls`` training calls, NaN from then on.
+
+    Only calls in training mode count (the task's validation calls it too).
+    """
 
     def __init__(self, *, finite_calls: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -18,6 +21,6 @@ class DivergingLoss(nn.CrossEntropyLoss):
         self.calls = 0
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        self.calls += 1
+        self.calls += self.training
         loss = super().forward(logits, target)
         return loss if self.calls <= self.finite_calls else loss * torch.nan

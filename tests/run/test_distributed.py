@@ -17,7 +17,7 @@ ODD_TEST = "data.records.test_fraction=0.1995"
 
 @pytest.mark.slow
 def test_ddp_cpu_test_metrics_equal_single_process(make_cfg, tmp_path: Path) -> None:
-    run_train(make_cfg("trainer.max_epochs=1", ODD_TEST, "data.batch_size=50"))
+    run_train(make_cfg("trainer.max_epochs=1", "trainer.limit_train_batches=10", ODD_TEST))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     results = {}
     for name, extra in (("single", ()), ("ddp", ("trainer=ddp_cpu",))):

@@ -17,7 +17,7 @@ from cvbench.run.evaluate import run_eval
 from cvbench.run.outputs import RunDirectoryInUse
 from cvbench.run.train import run_train
 
-QUICK = ("trainer.max_epochs=2",)
+QUICK = ("trainer.max_epochs=2", "trainer.limit_train_batches=6")
 
 
 def read_metrics(run_dir: Path) -> dict[str, float]:
@@ -75,14 +75,14 @@ def test_default_run_is_repeatable(make_cfg) -> None:
 
 @pytest.mark.slow
 def test_eval_rebuilds_run_from_checkpoint(make_cfg, tmp_path: Path) -> None:
-    trained = run_train(make_cfg(*QUICK, "data.batch_size=32"))
+    trained = run_train(make_cfg(*QUICK, "data.batch_size=32", "trainer.max_epochs=1"))
     best = next((tmp_path / "run" / "checkpoints").glob("epoch_*.ckpt"))
     overrides = [f"ckpt_path={best}", "data.batch_size=7"]
     evaluated = run_eval(make_cfg(*overrides, name="eval", run="eval"), overrides)
     assert evaluated == {k: v for k, v in trained.items() if k.startswith("test/")}
     stored = yaml.safe_load((tmp_path / "eval" / "config.yaml").read_text())
     assert stored["data"]["batch_size"] == 7  # the override
-    assert stored["trainer"]["max_epochs"] == 2  # from the checkpoint, not conf/eval.yaml
+    assert stored["trainer"]["max_epochs"] == 1  # from the checkpoint (conf/eval.yaml says 20)
     assert stored["paths"]["output_dir"] == str(tmp_path / "eval")
 
 
@@ -96,9 +96,10 @@ def test_eval_rejects_foreign_checkpoint(make_cfg, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(make_cfg, tmp_path: Path) -> None:
-    steps_per_epoch = 20  # 1,257 training digits in batches of 64
+    steps_per_epoch = 5
     cfg = make_cfg(
         "trainer.max_epochs=5",
+        f"trainer.limit_train_batches={steps_per_epoch}",
         "task.module.loss._target_=diverging.DivergingLoss",
         f"+task.module.loss.finite_calls={2 * steps_per_epoch + 3}",
         "trainer.num_sanity_val_steps=0",

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities import rank_zero_only
 
-from cvbench.run.build import build_task, build_trainer, close_loggers, log_config
-from cvbench.run.env import environment_record
-from cvbench.run.outputs import claim_run_dir, write_json, write_text
-from cvbench.run.train import stage_metrics
+from cvbench.run.record import record_run, stage_metrics
 
 # Always this run's own, never the stored run's: where it writes and what it logs to.
 OWN_KEYS = ("paths", "logger", "callbacks", "ckpt_path", "run_name")
@@ -54,6 +51,17 @@ def merge_for_eval(stored: DictConfig, current: DictConfig, overrides: list[str]
     return merged
 
 
+def test_checkpoint(
+    ckpt_path: str,
+    trainer: pl.Trainer,
+    task: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
+) -> dict[str, float]:
+    """Load the weights of ``ckpt_path`` and test them; the ``test/...`` metrics."""
+    trainer.test(task, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    return stage_metrics(task, "test")
+
+
 def run_eval(cfg: DictConfig, overrides: list[str]) -> dict[str, float]:
     """Test the checkpoint ``cfg.ckpt_path``; write config.yaml, environment.json, metrics.json.
 
@@ -65,23 +73,4 @@ def run_eval(cfg: DictConfig, overrides: list[str]) -> dict[str, float]:
         the ``test/...`` metrics.
     """
     cfg = merge_for_eval(stored_config(cfg.ckpt_path), cfg, overrides)
-    run_dir = Path(cfg.paths.output_dir)
-    if rank_zero_only.rank == 0:
-        claim_run_dir(run_dir)
-    datamodule = instantiate(cfg.data)
-    task = build_task(cfg)
-    trainer = build_trainer(cfg, store_config=False)
-    if trainer.is_global_zero:
-        write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        write_json(run_dir / "environment.json", environment_record())
-    log_config(trainer, cfg)
-    failed = True
-    try:
-        trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
-        failed = False
-    finally:
-        close_loggers(trainer, failed=failed)
-    metrics = stage_metrics(task, "test")
-    if trainer.is_global_zero:
-        write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    return record_run(cfg, partial(test_checkpoint, cfg.ckpt_path), store_config=False)

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from functools import partial
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities import rank_zero_only
+from omegaconf import DictConfig
 
-from cvbench.run.build import build_task, build_trainer, close_loggers, log_config
-from cvbench.run.env import environment_record
-from cvbench.run.outputs import claim_run_dir, flat_metrics, write_json, write_text
+from cvbench.run.record import record_run, stage_metrics
 
 log = logging.getLogger(__name__)
-
-
-def stage_metrics(task: pl.LightningModule, stage: str) -> dict[str, float]:
-    """The ``{stage}/...`` metrics the task computed last, in float64."""
-    return flat_metrics(task.results.get(stage, {}))
 
 
 def fit_and_test(
@@ -52,26 +43,4 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
         the final metrics: last epoch's ``train/...`` and ``val/...``, and ``test/...`` of the
         best checkpoint (of the last weights under ``trainer.fast_dev_run``).
     """
-    run_dir = Path(cfg.paths.output_dir)
-    if rank_zero_only.rank == 0:
-        claim_run_dir(run_dir)
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
-
-    datamodule = instantiate(cfg.data)
-    task = build_task(cfg)
-    trainer = build_trainer(cfg)
-    if trainer.is_global_zero:
-        write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        write_json(run_dir / "environment.json", environment_record())
-    log_config(trainer, cfg)
-
-    failed = True
-    try:
-        metrics = fit_and_test(cfg, trainer, task, datamodule)
-        failed = False
-    finally:
-        close_loggers(trainer, failed=failed)
-    if trainer.is_global_zero:
-        write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    return record_run(cfg, partial(fit_and_test, cfg), store_config=True)

@@ -10,10 +10,13 @@ validation pass per epoch (``--no-val`` drops it on both sides).
 Throughput is training images seen / wall time of the fit, process start-up and imports
 excluded. The plain fit includes the datamodule setup and optimizer creation, which
 ``trainer.fit`` includes too. The cvbench trainer gets one extra callback that only reads the
-clock at epoch starts, to split the fit into per-epoch time and fixed cost.
+clock at epoch starts (to split the fit into epochs and fixed cost) and counts images.
 
     .venv/bin/python scripts/bench_overhead.py
-    .venv/bin/python scripts/bench_overhead.py --epochs 10 --repeats 5 callbacks.progress_bar=null
+    .venv/bin/python scripts/bench_overhead.py --repeats 5 +callbacks.progress_bar.refresh_rate=10
+    # no bar at all: without the second override Lightning adds its default tqdm bar
+    .venv/bin/python scripts/bench_overhead.py callbacks.progress_bar=null \\
+        +trainer.enable_progress_bar=false
     .venv/bin/python scripts/bench_overhead.py --override trainer.log_every_n_steps=50 --json o.json
 
 The rich progress bar draws only when stdout is a terminal, so run it in one (the table says

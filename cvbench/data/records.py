@@ -111,3 +111,20 @@ def holdout_split(num_records: int, split: str, *, val_size: int | float, seed: 
     if split == "train":
         return np.sort(perm[n_val:])
     raise ValueError(f"split must be 'train' or 'val' here, got {split!r}")
+
+
+def training_split(
+    records: ArrayRecords, split: str, *, val_size: int | float, seed: int, title: str
+) -> ArrayRecords:
+    """The "train" or "val" part of an official training set (see :func:`holdout_split`).
+
+    Raises:
+        ValueError: "val" is asked for but ``val_size`` holds nothing out.
+    """
+    chosen = holdout_split(len(records), split, val_size=val_size, seed=seed)
+    if len(chosen) == 0:
+        raise ValueError(
+            f"{title} split 'val' is empty because val_size={val_size}; set "
+            f"data.records.val_size (e.g. 5000) to hold out part of the training set"
+        )
+    return records.subset(chosen)

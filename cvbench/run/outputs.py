@@ -23,22 +23,12 @@ class RunDirectoryInUse(FileExistsError):
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON through a temporary file and a rename: never half written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, allow_nan=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` as indented JSON, sorted keys, through a temporary file and a rename."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` through a temporary file and a rename."""
+    """Write ``text`` through a temporary file and a rename: never half written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

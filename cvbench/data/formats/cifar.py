@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cvbench.data.records import ArrayRecords, holdout_split
+from cvbench.data.records import ArrayRecords, training_split
 
 SPLITS = ("train", "val", "test")
 
@@ -69,7 +69,7 @@ def cifar(
     """One split of CIFAR-10 or CIFAR-100 (fine labels).
 
     "train" and "val" are disjoint parts of the official training set (see
-    :func:`~cvbench.data.records.holdout_split`); "test" is the official test set.
+    :func:`~cvbench.data.records.training_split`); "test" is the official test set.
 
     Args:
         split: "train", "val" or "test".
@@ -113,13 +113,7 @@ def cifar(
     records = ArrayRecords(np.concatenate(images), np.concatenate(targets), classes, source)
     if split == "test":
         return records
-    chosen = holdout_split(len(records), split, val_size=val_size, seed=seed)
-    if len(chosen) == 0:
-        raise ValueError(
-            f"{layout.title} split 'val' is empty because val_size={val_size}; set "
-            f"data.records.val_size (e.g. 5000) to hold out part of the training set"
-        )
-    return records.subset(chosen)
+    return training_split(records, split, val_size=val_size, seed=seed, title=layout.title)
 
 
 def check_files(layout: CifarLayout, folder: Path, names: tuple[str, ...]) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvbench.data.records import ArrayRecords, holdout_split
+from cvbench.data.records import ArrayRecords, training_split
 
 SPLITS = ("train", "val", "test")
 IMAGES_MAGIC = 0x00000803
@@ -64,7 +64,7 @@ def mnist(
     preferred over the ``.gz`` one.
 
     "train" and "val" are disjoint parts of the official 60,000 training images (see
-    :func:`~cvbench.data.records.holdout_split`); "test" is the official 10,000 (t10k).
+    :func:`~cvbench.data.records.training_split`); "test" is the official 10,000 (t10k).
 
     Args:
         split: "train", "val" or "test".
@@ -99,13 +99,7 @@ def mnist(
     records = ArrayRecords(images, targets, classes, lambda i: f"{images_path}, record {i}")
     if split == "test":
         return records
-    chosen = holdout_split(len(records), split, val_size=val_size, seed=seed)
-    if len(chosen) == 0:
-        raise ValueError(
-            f"{title} split 'val' is empty because val_size={val_size}; set "
-            f"data.records.val_size (e.g. 5000) to hold out part of the training set"
-        )
-    return records.subset(chosen)
+    return training_split(records, split, val_size=val_size, seed=seed, title=title)
 
 
 def find_files(root: Path, names: tuple[str, ...], title: str, folder: str) -> list[Path]:

@@ -15,9 +15,11 @@ from cvbench.cli.train import CONF_DIR
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
+    from cvbench.cli.quiet import use_hydra_logging
     from cvbench.cli.report import print_results
     from cvbench.run.evaluate import run_eval
 
+    use_hydra_logging()
     with reported_errors():
         metrics = run_eval(cfg, list(HydraConfig.get().overrides.task))
     if rank_zero_only.rank == 0:

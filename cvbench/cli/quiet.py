@@ -1,4 +1,4 @@
-"""Drop third-party chatter that says nothing about the run (tips, internal deprecations)."""
+"""Console and log-file hygiene: Lightning's messages in the run's log, third-party chatter out."""
 
 from __future__ import annotations
 
@@ -14,3 +14,12 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # `cvbench eval` restores weights only; the checkpoint's callbacks are not needed.
     warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks")
+
+
+def use_hydra_logging() -> None:
+    """Send Lightning's messages through the root logger Hydra configured (console + the run's
+    ``<job>.log``); at import Lightning gives its loggers a handler of their own instead."""
+    for name in ("pytorch_lightning", "lightning_fabric"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True

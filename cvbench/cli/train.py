@@ -15,9 +15,11 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
+    from cvbench.cli.quiet import use_hydra_logging
     from cvbench.cli.report import print_results
     from cvbench.run.train import run_train
 
+    use_hydra_logging()
     with reported_errors():
         metrics = run_train(cfg)
     if rank_zero_only.rank == 0:

@@ -150,3 +150,18 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path) -> None:
     (line,) = done.stderr.strip().splitlines()[-1:]
     assert line.startswith("error: ") and str(tmp_path / "nowhere") in line
     assert "cifar-10-batches-py" in line
+
+
+@pytest.mark.slow
+def test_cli_multirun_writes_one_run_per_job(tmp_path: Path) -> None:
+    """`cvbench train -m seed=1,2`: one complete run directory per job, each with its own log."""
+    sweep = tmp_path / "sweep"
+    done = run_cli(
+        "train", "-m", "seed=1,2", "debug=limit", f"hydra.sweep.dir={sweep}", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for job, seed in (("0", 1), ("1", 2)):
+        run_dir = sweep / job
+        assert yaml.safe_load((run_dir / "config.yaml").read_text())["seed"] == seed
+        assert "test/top1_error" in read_metrics(run_dir)
+        assert f"Seed set to {seed}" in (run_dir / "train.log").read_text()

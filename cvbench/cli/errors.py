@@ -15,6 +15,16 @@ from cvbench.run.outputs import RunDirectoryInUse
 USER_ERRORS = (FileNotFoundError, ValueError, NonFiniteLossError, RunDirectoryInUse)
 
 
+def one_line(err: BaseException) -> str:
+    """The error's message; for one re-raised from a DataLoader worker (whose message carries
+    the worker's traceback), the original last line: ``ValueError: cannot read image ...``."""
+    message = str(err)
+    if "Original Traceback" in message:
+        lines = [line for line in message.splitlines() if line.strip()]
+        return lines[-1].strip()
+    return message
+
+
 def root_cause(err: BaseException) -> BaseException:
     """The innermost cause of a chain of Hydra instantiation errors."""
     while isinstance(err, InstantiationException) and err.__cause__ is not None:
@@ -31,5 +41,5 @@ def reported_errors() -> Iterator[None]:
         cause = root_cause(err)
         if os.environ.get("CVBENCH_TRACEBACK") or not isinstance(cause, USER_ERRORS):
             raise
-        print(f"error: {cause}", file=sys.stderr)
+        print(f"error: {one_line(cause)}", file=sys.stderr)
         sys.exit(1)

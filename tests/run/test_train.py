@@ -165,3 +165,29 @@ def test_cli_multirun_writes_one_run_per_job(tmp_path: Path) -> None:
         assert yaml.safe_load((run_dir / "config.yaml").read_text())["seed"] == seed
         assert "test/top1_error" in read_metrics(run_dir)
         assert f"Seed set to {seed}" in (run_dir / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_cli_corrupt_image_in_a_worker_names_the_file(tmp_path: Path) -> None:
+    """A corrupt image read by a DataLoader worker process: one error line naming the file."""
+    from fakes import write_imagefolder
+
+    root = tmp_path / "images"
+    write_imagefolder(root)
+    bad = root / "test" / "dog" / "3.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not a PNG")
+    done = run_cli(
+        "train",
+        "data=imagefolder",
+        f"data.records.root={root}",
+        "data.num_classes=3",
+        "data.num_workers=2",
+        "model=classification/small_cnn",
+        "debug=fdr",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(bad) in last, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr

@@ -77,27 +77,22 @@ BAD_GUESSES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "words"), BAD_LABELS)
-def test_bad_labels(tmp_path: Path, text: str, line: int, words: str) -> None:
-    path = _write(tmp_path / "gt.txt", text)
+CASES = [("gt.txt", read_labels, case) for case in BAD_LABELS] + [
+    ("pred.txt", read_guesses, case) for case in BAD_GUESSES
+]
+
+
+@pytest.mark.parametrize(("name", "reader", "case"), CASES)
+def test_bad_files(tmp_path: Path, name: str, reader, case: tuple[str, int, str]) -> None:
+    text, line, words = case
+    path = _write(tmp_path / name, text)
     with pytest.raises(IlsvrcFileError) as info:
-        read_labels(path)
+        reader(path)
     message = str(info.value)
     assert message.startswith(f"{path}, line {line}: ")
     assert words in message
     assert "expected" in message
     assert info.value.path == path and info.value.line == line
-
-
-@pytest.mark.parametrize(("text", "line", "words"), BAD_GUESSES)
-def test_bad_guesses(tmp_path: Path, text: str, line: int, words: str) -> None:
-    path = _write(tmp_path / "pred.txt", text)
-    with pytest.raises(IlsvrcFileError) as info:
-        read_guesses(path)
-    message = str(info.value)
-    assert message.startswith(f"{path}, line {line}: ")
-    assert words in message
-    assert "expected" in message
 
 
 def test_the_error_is_a_value_error(tmp_path: Path) -> None:

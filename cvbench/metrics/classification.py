@@ -104,7 +104,8 @@ class TopKError(Metric):
     ``compute`` gathers them from every process once, keeps each index once, and returns
     ``{"top1_error": ..., "top5_error": ..., "loss": ...}`` (one key per ``k`` in ``topk``).
 
-    ``per_image()`` gives the deduplicated per-image results in dataset-index order; with
+    ``per_image()`` gives the deduplicated per-image results in dataset-index order (those of
+    every process are in ``last_images`` after ``compute``); with
     ``keep_guesses`` they include each image's ``max(topk)`` best classes (the predictions
     file of the ILSVRC devkit).
 
@@ -123,6 +124,7 @@ class TopKError(Metric):
         super().__init__()
         self.topk = tuple(k for k in topk if k <= num_classes) or (1,)
         self.keep_guesses = keep_guesses
+        self.last_images: dict[str, Tensor] = {}
         self.add_state("index", default=[], dist_reduce_fx="cat")
         self.add_state("rank", default=[], dist_reduce_fx="cat")
         self.add_state("loss", default=[], dist_reduce_fx="cat")
@@ -158,7 +160,9 @@ class TopKError(Metric):
         return {name: dim_zero_cat(getattr(self, name))[keep] for name in names}
 
     def compute(self) -> dict[str, float]:
-        images = self.per_image()
+        # compute() runs on the states gathered from every process, per_image() alone on this
+        # process's: keep what compute saw for reports (``last_images``).
+        images = self.last_images = self.per_image()
         out = {f"top{k}_error": topk_error(images["rank"], k) for k in self.topk}
         out["loss"] = images["loss"].mean().item()
         out["num_images"] = int(len(images["index"]))

@@ -92,7 +92,7 @@ class ClassificationTask(pl.LightningModule):
         metric = self.metrics[f"{stage}_metrics"]  # "train" alone would clash with nn.Module.train
         values = {f"{stage}/{k}": float(v) for k, v in metric.compute().items()}
         if stage == "test":
-            self.test_per_image = {k: v.cpu() for k, v in metric.per_image().items()}
+            self.test_per_image = {k: v.cpu() for k, v in metric.last_images.items()}
         metric.reset()
         # Lightning keeps logged values as float32; ``results`` keeps the float64 ones.
         self.results[stage] = values

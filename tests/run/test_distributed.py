@@ -28,6 +28,9 @@ def test_ddp_cpu_test_metrics_equal_single_process(make_cfg, tmp_path: Path) -> 
         assert done.returncode == 0, done.stderr[-3000:]
         results[name] = json.loads((run_dir / "metrics.json").read_text())
     single, ddp = results["single"], results["ddp"]
+    for name in ("test_predictions.txt", "test_labels.txt"):  # every image, from both ranks
+        assert (tmp_path / "ddp" / name).read_text() == (tmp_path / "single" / name).read_text()
+        assert len((tmp_path / "ddp" / name).read_text().splitlines()) == 359
     assert single["test/num_images"] == ddp["test/num_images"] == 359
     assert single["test/top1_error"] == ddp["test/top1_error"]
     assert single["test/top5_error"] == ddp["test/top5_error"]

@@ -12,12 +12,23 @@ from hydra.errors import InstantiationException
 from cvbench.run.callbacks import NonFiniteLossError
 from cvbench.run.outputs import RunDirectoryInUse
 
-USER_ERRORS = (FileNotFoundError, ValueError, NonFiniteLossError, RunDirectoryInUse)
+USER_ERRORS = (
+    FileNotFoundError,
+    PermissionError,
+    ValueError,
+    NonFiniteLossError,
+    RunDirectoryInUse,
+)
+EXIT_BAD_INPUT = 1  # exit status of every user error; argparse uses 2 for a wrong command line
 
 
 def one_line(err: BaseException) -> str:
-    """The error's message; for one re-raised from a DataLoader worker (whose message carries
-    the worker's traceback), the original last line: ``ValueError: cannot read image ...``."""
+    """The error's message: for an OS error, the file and the reason; for one re-raised from a
+    DataLoader worker (whose message carries the worker's traceback), the original last line,
+    ``ValueError: cannot read image ...``."""
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        verb = "cannot read" if isinstance(err, FileNotFoundError) else "cannot use"
+        return f"{verb} {err.filename}: {err.strerror}"
     message = str(err)
     if "Original Traceback" in message:
         lines = [line for line in message.splitlines() if line.strip()]
@@ -34,7 +45,8 @@ def root_cause(err: BaseException) -> BaseException:
 
 @contextlib.contextmanager
 def reported_errors() -> Iterator[None]:
-    """Print user errors as ``error: <message>`` and exit 1; ``CVBENCH_TRACEBACK=1`` re-raises."""
+    """Print user errors as ``error: <message>`` and exit ``EXIT_BAD_INPUT``;
+    ``CVBENCH_TRACEBACK=1`` re-raises."""
     try:
         yield
     except (*USER_ERRORS, InstantiationException) as err:
@@ -42,4 +54,4 @@ def reported_errors() -> Iterator[None]:
         if os.environ.get("CVBENCH_TRACEBACK") or not isinstance(cause, USER_ERRORS):
             raise
         print(f"error: {one_line(cause)}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(EXIT_BAD_INPUT)

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from cvbench.cli.errors import EXIT_BAD_INPUT, reported_errors
 from cvbench.metrics.classification import guesses_rank, topk_error
-from cvbench.metrics.ilsvrc_files import IlsvrcFileError, read_submission
+from cvbench.metrics.ilsvrc_files import read_submission
 from cvbench.run.outputs import write_json
 
-EXIT_BAD_INPUT = 1
+__all__ = ["EXIT_BAD_INPUT", "main", "score_classification"]
 
 
 def score_classification(gt: Path, pred: Path) -> dict[str, Any]:
@@ -69,30 +68,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(EXIT_BAD_INPUT)
-
-
 def main(argv: list[str]) -> None:
     """Score, write the JSON result to ``--out`` when given, and print it."""
     args = parse_args(argv)
-    traceback = bool(os.environ.get("CVBENCH_TRACEBACK"))
-    try:
+    with reported_errors():
         result = SCORERS[args.task](args.gt, args.pred)
-    except IlsvrcFileError as err:
-        if traceback:
-            raise
-        _fail(str(err))
-    except OSError as err:
-        if traceback:
-            raise
-        _fail(f"cannot read {err.filename}: {err.strerror}")
-    if args.out is not None:
-        try:
+        if args.out is not None:
             write_json(args.out, result)
-        except OSError as err:
-            if traceback:
-                raise
-            _fail(f"cannot write {args.out}: {err.strerror}")
     print(json.dumps(result, indent=2, sort_keys=True))

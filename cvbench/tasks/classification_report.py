@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import matplotlib
@@ -127,11 +128,11 @@ class ClassificationReport(pl.Callback):
 
     @staticmethod
     def _write_per_class(matrix: np.ndarray, classes: list[str], path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["class_id", "class", "num_images", "top1_error"])
-            for c, name in enumerate(classes):
-                n = int(matrix[c].sum())
-                error = 100.0 * (1 - matrix[c, c] / n) if n else float("nan")
-                writer.writerow([c, name, n, f"{error:.4f}"])
+        table = io.StringIO()
+        writer = csv.writer(table, lineterminator="\n")
+        writer.writerow(["class_id", "class", "num_images", "top1_error"])
+        for c, name in enumerate(classes):
+            n = int(matrix[c].sum())
+            error = 100.0 * (1 - matrix[c, c] / n) if n else float("nan")
+            writer.writerow([c, name, n, f"{error:.4f}"])
+        write_text(path, table.getvalue())

@@ -102,56 +102,62 @@ def check_targets(records: ImageRecords, num_classes: int, where: str) -> None:
         )
 
 
-class ClassificationDataModule(pl.LightningDataModule):
-    """Batches of ``(images (B, C, H, W) float32, targets (B,) int64, indices (B,) int64)``.
+class RecordsDataModule(pl.LightningDataModule):
+    """What every cvbench datamodule shares: one records reader for all splits, an
+    albumentations transform per split seeded from the run's seed, and the dataloaders.
+
+    Subclasses say how a split's records become a dataset (:meth:`make_dataset`) and how
+    samples are batched (:attr:`collate_fn`).
 
     Args:
         name: dataset name, used in messages and records.
         records: builds the records of one split, called as ``records(split=...)``.
-        num_classes: number of classes; every label is checked against it.
-        num_channels: channels of the images the model receives (1 or 3).
         transforms: albumentations transform per split ("train", "val", "test").
         batch_size: batch size per process.
         num_workers: dataloader worker processes.
         pin_memory: pin host memory (for GPU training).
+        split_names: the dataset's own name of a split where it differs from cvbench's
+            "train" / "val" / "test" (e.g. ``{"test": "val2017"}`` for COCO, whose test-dev
+            annotations are not public); ``records`` is called with that name.
     """
+
+    collate_fn: Callable | None = None  # None: torch's default collation
 
     def __init__(
         self,
         *,
         name: str,
-        records: Callable[..., ImageRecords],
-        num_classes: int,
-        num_channels: int = 3,
+        records: Callable[..., object],
         transforms: Mapping[str, Callable] | None = None,
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool = False,
+        split_names: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        if num_channels not in (1, 3):
-            raise ValueError(f"data.num_channels must be 1 or 3, got {num_channels}")
         self.name = name
+        self.split_names = dict(split_names or {})
         self.records = records
-        self.num_classes = num_classes
-        self.num_channels = num_channels
         self.transforms = dict(transforms or {})
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
-        self.datasets: dict[str, TransformedRecords] = {}
+        self.datasets: dict[str, Dataset] = {}
 
-    def split(self, split: str) -> TransformedRecords:
+    def make_dataset(self, records: object, transform: Callable | None, split: str) -> Dataset:
+        """The dataset of one split's records, checked against the data config."""
+        raise NotImplementedError
+
+    def split(self, split: str) -> Dataset:
         """The dataset of ``split`` with its transform, built and checked on first use."""
         if split not in self.datasets:
-            records = self.records(split=split)
+            records = self.records(split=self.split_names.get(split, split))
             if len(records) == 0:
                 raise ValueError(f"data '{self.name}': split '{split}' has no images")
-            check_targets(records, self.num_classes, f"data '{self.name}' split '{split}'")
             transform = self.transforms.get(split)
             # Without workers the pipeline runs here: seed it from the run's seed.
             seed_transform(transform, torch.initial_seed() + SPLIT_SEED_OFFSET[split])
-            self.datasets[split] = TransformedRecords(records, transform, self.num_channels)
+            self.datasets[split] = self.make_dataset(records, transform, split)
         return self.datasets[split]
 
     def setup(self, stage: str | None = None) -> None:
@@ -167,6 +173,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             worker_init_fn=seed_worker_transform if self.num_workers > 0 else None,
+            collate_fn=self.collate_fn,
             drop_last=False,
         )
 
@@ -178,3 +185,26 @@ class ClassificationDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+class ClassificationDataModule(RecordsDataModule):
+    """Batches of ``(images (B, C, H, W) float32, targets (B,) int64, indices (B,) int64)``.
+
+    Args:
+        num_classes: number of classes; every label is checked against it.
+        num_channels: channels of the images the model receives (1 or 3).
+        **kwargs: ``name``, ``records``, ``transforms``, ... of :class:`RecordsDataModule`.
+    """
+
+    def __init__(self, *, num_classes: int, num_channels: int = 3, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if num_channels not in (1, 3):
+            raise ValueError(f"data.num_channels must be 1 or 3, got {num_channels}")
+        self.num_classes = num_classes
+        self.num_channels = num_channels
+
+    def make_dataset(
+        self, records: ImageRecords, transform: Callable | None, split: str
+    ) -> TransformedRecords:
+        check_targets(records, self.num_classes, f"data '{self.name}' split '{split}'")
+        return TransformedRecords(records, transform, self.num_channels)

@@ -56,10 +56,15 @@ def claim_run_dir(run_dir: Path) -> None:
         )
 
 
-def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """Scalar metrics as plain floats (tensors and numpy scalars converted), sorted by key."""
-    out = {}
+def flat_metrics(metrics: dict[str, Any]) -> dict[str, float | str | None]:
+    """Metrics as plain JSON values, sorted by key: numbers (tensors and numpy scalars too) as
+    floats; None (a metric with no ground truth to score, e.g. COCO's -1) and protocol strings
+    (``test/iou_type``) as they are."""
+    out: dict[str, float | str | None] = {}
     for key, value in metrics.items():
+        if value is None or isinstance(value, str):
+            out[key] = value
+            continue
         item = getattr(value, "item", None)
         out[key] = float(item() if item else value)
     return dict(sorted(out.items()))

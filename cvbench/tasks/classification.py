@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
 from cvbench.metrics.classification import TopKError
+from cvbench.tasks.optimization import (
+    OptimizerFactory,
+    SchedulerFactory,
+    configure_optimization,
+)
 
 STAGES = ("train", "val", "test")
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
 
 class ClassificationTask(pl.LightningModule):
@@ -109,11 +110,6 @@ class ClassificationTask(pl.LightningModule):
         self._log_epoch("test")
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return {"optimizer": optimizer}
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
-        }
+        return configure_optimization(
+            self, self.optimizer_factory, self.scheduler_factory, self.scheduler_interval
+        )

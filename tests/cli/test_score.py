@@ -123,7 +123,7 @@ def test_traceback_on_request(tmp_path: Path, monkeypatch) -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["--task", "detection", "--gt", "g", "--pred", "p"],
+        ["--task", "keypoints", "--gt", "g", "--pred", "p"],
         ["--task", "classification", "--gt", "g"],
     ],
 )

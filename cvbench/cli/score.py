@@ -26,7 +26,8 @@ from typing import Any
 
 from cvbench.cli.errors import EXIT_BAD_INPUT, reported_errors
 from cvbench.metrics.classification import guesses_rank, topk_error
-from cvbench.metrics.coco import IOU_TYPES, check_ground_truth, check_results, coco_evaluate
+from cvbench.metrics.coco import coco_evaluate
+from cvbench.metrics.coco_files import IOU_TYPES, check_ground_truth, check_results
 from cvbench.metrics.ilsvrc_files import read_submission
 from cvbench.run.outputs import write_json
 

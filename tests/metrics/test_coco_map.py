@@ -25,10 +25,9 @@ from cvbench.metrics.coco import (
     COCO_STATS,
     CocoMAP,
     DetectionGroundTruth,
-    check_ground_truth,
-    check_results,
     coco_evaluate,
 )
+from cvbench.metrics.coco_files import check_ground_truth, check_results
 
 ENGINES = ("faster_coco_eval", "pycocotools")
 

@@ -80,6 +80,8 @@ class DetectionDataModule(RecordsDataModule):
 
     Args:
         num_classes: number of object classes K; the dataset's categories must number K.
+        voc_version: the Pascal VOC AP ("2007" or "2010") this data is scored with besides
+            COCO's, or None; the detection task reads it from the data config.
         **kwargs: ``name``, ``records``, ``transforms``, ... of
             :class:`~cvbench.data.datamodule.RecordsDataModule`. Train
             transforms need ``bbox_params`` with ``format: pascal_voc`` and
@@ -88,9 +90,10 @@ class DetectionDataModule(RecordsDataModule):
 
     collate_fn = staticmethod(collate_detection)
 
-    def __init__(self, *, num_classes: int, **kwargs) -> None:
+    def __init__(self, *, num_classes: int, voc_version: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_classes = num_classes
+        self.voc_version = voc_version
 
     def make_dataset(
         self, records: DetectionRecords, transform: Callable | None, split: str

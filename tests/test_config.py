@@ -55,12 +55,9 @@ def test_model_forward_backward(make_cfg, model: str) -> None:
 def test_detector_trains_and_detects(make_cfg, model: str) -> None:
     """Each detector YAML builds from scratch (no weights fetched), takes a training step on
     images of two sizes (one without boxes) and returns detections in the input's pixels."""
-    cfg = make_cfg(
-        "data=shapes",
-        f"model={model}",
-        "++model.detector.min_size=96",
-        "++model.detector.max_size=128",
-    )
+    cfg = make_cfg("data=shapes", f"model={model}")
+    if "min_size" in cfg.model.detector:  # SSDlite resizes to its own fixed 320 x 320
+        cfg.model.detector.min_size, cfg.model.detector.max_size = 96, 128
     net = instantiate(cfg.model)
     images = [torch.rand(3, 96, 128), torch.rand(3, 80, 80)]
     targets = [

@@ -60,7 +60,7 @@ def test_coco_run_reports_pycocotools_numbers_with_original_ids(make_cfg, tmp_pa
     results = json.loads((run / "test_detections.json").read_text())
     assert {r["category_id"] for r in results} <= {1, 3, 7}  # the file's own ids, not 1..3
     assert {r["image_id"] for r in results} <= {42, 7, 9}
-    assert len(results) == 3 * 100
+    assert 0 < len(results) <= 3 * 100  # at most 100 per image; background label 0 dropped
     expected = pycocotools_stats(tmp_path / "data/coco/annotations/instances_val2017.json", results)
     for key, value in zip(COCO_STATS, expected, strict=True):
         got = metrics[f"test/{key}"]
@@ -150,7 +150,11 @@ def test_ddp_cpu_detection_eval_equals_single_process(make_cfg, tmp_path: Path) 
 
     def detections(run: str) -> list[tuple]:
         found = json.loads((tmp_path / run / "test_detections.json").read_text())
-        return sorted((d["image_id"], d["category_id"], round(d["score"], 5)) for d in found)
+        return sorted((d["image_id"], d["category_id"], d["score"]) for d in found)
 
-    assert detections("ddp") == detections("single")
-    assert len(detections("single")) == 7 * 100
+    # The same detections of every image, once; scores equal up to float rounding (the two
+    # processes batch other images together).
+    single_dets, ddp_dets = detections("single"), detections("ddp")
+    assert 0 < len(ddp_dets) == len(single_dets) <= 7 * 100
+    assert [d[:2] for d in ddp_dets] == [d[:2] for d in single_dets]
+    assert [d[2] for d in ddp_dets] == pytest.approx([d[2] for d in single_dets], abs=1e-4)

@@ -44,9 +44,10 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 CLASSES = ("circle", "square", "triangle", "ring")
-VERSION = 1  # bump when the generator's output changes: the folder name changes with it
+VERSION = 2  # bump when the generator's output changes: the folder name changes with it
 NUM_IMAGES = MappingProxyType({"train": 2000, "val": 200, "test": 300})
-SIZE_RANGES = ((8.0, 32.0), (32.0, 96.0), (96.0, math.inf))  # sqrt(area): small, medium, large
+SIZE_RANGES = ((12.0, 32.0), (32.0, 96.0), (96.0, math.inf))  # sqrt(area): small, medium, large
+# Small objects start at 12 px: below that a ring, a circle and a square are a few pixels apart.
 SIZE_PROBS = {False: (0.4, 0.4, 0.2), True: (0.7, 0.3, 0.0)}  # by crowded
 MAX_COVER = {False: 0.25, True: 0.4}  # share of an object's box later objects may cover
 CROWD_REGION_PROB = 0.3  # share of crowded images with an iscrowd region

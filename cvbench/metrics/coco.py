@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +137,18 @@ def _per_class(coco_eval: Any, gt: dict, results: list[dict], images: set[int]) 
     return per_class
 
 
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Raise logger ``name`` to WARNING for the duration of the block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def coco_evaluate(
     gt: dict,
     results: list[dict],
@@ -201,7 +214,8 @@ def coco_evaluate(
         unknown = [i for i in image_ids if i not in all_images]
         if unknown:
             raise ValueError(f"image_ids: {unknown[0]} is not an image of the ground truth")
-    with contextlib.redirect_stdout(io.StringIO()):  # the engines print their progress
+    # The engines report their progress: pycocotools by print, faster-coco-eval by logging.
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_logger("faster_coco_eval"):
         coco_gt = coco_class()
         coco_gt.dataset = gt_copy
         coco_gt.createIndex()

@@ -8,6 +8,7 @@ import copy
 import doctest
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -850,3 +851,19 @@ def test_check_ground_truth_for_segm_needs_masks_and_sizes() -> None:
             where="r.json",
             iou_type="segm",
         )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_evaluation_prints_and_logs_nothing(engine: str, capfd, caplog) -> None:
+    """The engines report progress (print, logging); a run's console and log stay clean."""
+    gt = {
+        "images": images(1),
+        "annotations": [ann(1, 1, 1, [0, 0, 10, 10])],
+        "categories": categories(1),
+    }
+    with caplog.at_level(logging.DEBUG):
+        scores = coco_evaluate(gt, [det(1, 1, [0, 0, 10, 10], 0.5)], engine=engine)
+    assert scores.stats["map"] == pytest.approx(100.0)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert [r.getMessage() for r in caplog.records if r.levelno < logging.WARNING] == []

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
 from cvbench.metrics.classification import TopKError
-from cvbench.tasks.optimization import (
-    OptimizerFactory,
-    SchedulerFactory,
-    configure_optimization,
-)
+from cvbench.tasks.base import TaskModule
+from cvbench.tasks.optimization import OptimizerFactory, SchedulerFactory
 
 STAGES = ("train", "val", "test")
 
 
-class ClassificationTask(pl.LightningModule):
+class ClassificationTask(TaskModule):
     """Trains ``net`` on batches ``(images, targets, indices)`` and reports per stage
     ``{stage}/top1_error``, ``{stage}/top5_error`` (percent), ``{stage}/loss`` and
     ``{stage}/num_images``; ``results[stage]`` holds the last values in float64 and
@@ -46,14 +42,15 @@ class ClassificationTask(pl.LightningModule):
         topk: tuple[int, ...] = (1, 5),
         channels_last: bool = False,
     ) -> None:
-        super().__init__()
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.net = net.to(memory_format=self.memory_format)
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        super().__init__(
+            net=net.to(memory_format=memory_format),
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scheduler_interval=scheduler_interval,
+        )
+        self.memory_format = memory_format
         self.loss = loss
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
-        self.scheduler_interval = scheduler_interval
-        self.results: dict[str, dict[str, float]] = {}  # last computed values, full precision
         self.test_per_image: dict[str, Tensor] = {}  # see TopKError.per_image
         self.metrics = nn.ModuleDict(
             {
@@ -88,7 +85,7 @@ class ClassificationTask(pl.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
-    def _log_epoch(self, stage: str) -> None:
+    def log_epoch(self, stage: str) -> None:
         # The metric gathers every process's per-image results itself: no sync_dist here.
         metric = self.metrics[f"{stage}_metrics"]  # "train" alone would clash with nn.Module.train
         values = {f"{stage}/{k}": float(v) for k, v in metric.compute().items()}
@@ -99,17 +96,3 @@ class ClassificationTask(pl.LightningModule):
         self.results[stage] = values
         for key, value in values.items():
             self.log(key, value, prog_bar=key == "val/top1_error")
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
-
-    def configure_optimizers(self) -> dict:
-        return configure_optimization(
-            self, self.optimizer_factory, self.scheduler_factory, self.scheduler_interval
-        )

@@ -9,17 +9,13 @@ them against the split's original COCO ground truth (original image and category
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from cvbench.metrics.coco import CocoMAP, DetectionGroundTruth
 from cvbench.metrics.voc import voc_evaluate
-from cvbench.tasks.optimization import (
-    OptimizerFactory,
-    SchedulerFactory,
-    configure_optimization,
-)
+from cvbench.tasks.base import TaskModule
+from cvbench.tasks.optimization import OptimizerFactory, SchedulerFactory
 
 Batch = tuple[list[Tensor], list[dict[str, Tensor]], Tensor]
 EVAL_STAGES = ("val", "test")
@@ -31,7 +27,7 @@ def object_detections(detections: list[dict[str, Tensor]]) -> list[dict[str, Ten
     return [{k: v[d["labels"] > 0] for k, v in d.items()} for d in detections]
 
 
-class DetectionTask(pl.LightningModule):
+class DetectionTask(TaskModule):
     """Trains ``net`` on batches ``(images, targets, indices)``; reports per eval stage the 12
     COCO stats ``{stage}/map``, ``{stage}/map_50``, ... ``{stage}/mar_large`` (percent, None
     where COCOeval gives -1), ``{stage}/num_images``, optionally ``{stage}/voc_map_50``; and
@@ -61,17 +57,17 @@ class DetectionTask(pl.LightningModule):
         engine: str = "faster_coco_eval",
         voc_version: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            net=net,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scheduler_interval=scheduler_interval,
+        )
         if voc_version not in (None, "2007", "2010"):
             raise ValueError(
                 f"task.module.voc_version must be null, '2007' or '2010', got {voc_version!r}"
             )
-        self.net = net
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
-        self.scheduler_interval = scheduler_interval
         self.voc_version = voc_version
-        self.results: dict[str, dict[str, float | str | None]] = {}
         self.test_outputs: dict = {}
         self.train_loss = MeanMetric()
         self.metrics = nn.ModuleDict({f"{s}_metrics": CocoMAP(engine=engine) for s in EVAL_STAGES})
@@ -115,7 +111,13 @@ class DetectionTask(pl.LightningModule):
     def on_test_epoch_start(self) -> None:
         self._set_ground_truth("test")
 
-    def _log_eval(self, stage: str) -> None:
+    def log_epoch(self, stage: str) -> None:
+        if stage == "train":  # the detector's losses only: no detections in training mode
+            loss = float(self.train_loss.compute())
+            self.train_loss.reset()
+            self.results["train"] = {"train/loss": loss}
+            self.log("train/loss", loss)
+            return
         # The metric gathers every process's detections itself: no sync_dist here.
         metric = self.metrics[f"{stage}_metrics"]
         values: dict[str, float | str | None] = {
@@ -141,20 +143,3 @@ class DetectionTask(pl.LightningModule):
         for key, value in values.items():
             if isinstance(value, int | float):  # Lightning logs numbers; None: no ground truth
                 self.log(key, value, prog_bar=key == "val/map_50")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_eval("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_eval("test")
-
-    def on_train_epoch_end(self) -> None:
-        loss = float(self.train_loss.compute())
-        self.train_loss.reset()
-        self.results["train"] = {"train/loss": loss}
-        self.log("train/loss", loss)
-
-    def configure_optimizers(self) -> dict:
-        return configure_optimization(
-            self, self.optimizer_factory, self.scheduler_factory, self.scheduler_interval
-        )

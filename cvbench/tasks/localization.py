@@ -8,7 +8,6 @@ Batches come from the detection datamodule: every box of an image must have the 
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -17,11 +16,8 @@ from torchvision.ops import box_convert, generalized_box_iou_loss
 
 from cvbench.metrics.classification import top_guesses
 from cvbench.metrics.localization import LocalizationError
-from cvbench.tasks.optimization import (
-    OptimizerFactory,
-    SchedulerFactory,
-    configure_optimization,
-)
+from cvbench.tasks.base import TaskModule
+from cvbench.tasks.optimization import OptimizerFactory, SchedulerFactory
 
 STAGES = ("train", "val", "test")
 Batch = tuple[list[Tensor], list[dict[str, Tensor]], Tensor]
@@ -47,7 +43,7 @@ def image_labels(targets: list[dict[str, Tensor]], indices: Tensor) -> Tensor:
     return torch.tensor(labels, dtype=torch.int64, device=indices.device)
 
 
-class LocalizationTask(pl.LightningModule):
+class LocalizationTask(TaskModule):
     """Trains ``net`` with cross-entropy on the class and L1 + GIoU on the box; reports per
     stage ``{stage}/top1_error``, ``{stage}/top5_error``, ``{stage}/top1_loc_error``,
     ``{stage}/top5_loc_error`` (percent), ``{stage}/num_images`` and ``train/loss``.
@@ -72,14 +68,14 @@ class LocalizationTask(pl.LightningModule):
         num_guesses: int = 5,
         box_loss_weight: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.net = net
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
-        self.scheduler_interval = scheduler_interval
+        super().__init__(
+            net=net,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scheduler_interval=scheduler_interval,
+        )
         self.num_guesses = num_guesses
         self.box_loss_weight = box_loss_weight
-        self.results: dict[str, dict[str, float]] = {}
         self.metrics = nn.ModuleDict({f"{s}_metrics": LocalizationError() for s in STAGES})
         self.train_loss = MeanMetric()
 
@@ -126,27 +122,13 @@ class LocalizationTask(pl.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
-    def _log_epoch(self, stage: str) -> None:
+    def log_epoch(self, stage: str) -> None:
         metric = self.metrics[f"{stage}_metrics"]  # gathers across processes itself
         values = {f"{stage}/{k}": float(v) for k, v in metric.compute().items()}
         metric.reset()
+        if stage == "train":
+            values["train/loss"] = float(self.train_loss.compute())
+            self.train_loss.reset()
         self.results[stage] = values
         for key, value in values.items():
             self.log(key, value, prog_bar=key == "val/top5_loc_error")
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-        self.results["train"]["train/loss"] = loss = float(self.train_loss.compute())
-        self.train_loss.reset()
-        self.log("train/loss", loss)
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
-
-    def configure_optimizers(self) -> dict:
-        return configure_optimization(
-            self, self.optimizer_factory, self.scheduler_factory, self.scheduler_interval
-        )

@@ -9,7 +9,6 @@ Batches are lists, since images and box counts vary: ``(list[image], list[target
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -19,8 +18,6 @@ from torch.utils.data import Dataset
 
 from cvbench.data.datamodule import RecordsDataModule
 from cvbench.data.detection_records import DetectionRecords
-
-log = logging.getLogger(__name__)
 
 Target = dict[str, Tensor]
 
@@ -105,8 +102,6 @@ class DetectionDataModule(RecordsDataModule):
                 f"but data.num_classes is {self.num_classes}; set data.num_classes="
                 f"{len(records.classes)}"
             )
-        if records.num_skipped:
-            log.warning("%s: %d invalid annotation(s) skipped", where, records.num_skipped)
         return DetectionSamples(records, transform)
 
     def records_of(self, split: str) -> DetectionRecords:

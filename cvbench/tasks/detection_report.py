@@ -35,11 +35,8 @@ def per_class_csv(rows: list[dict]) -> str:
     category_id,name,num_gt,num_det,ap,ap_50,ap_75
     3,cat,2,5,50.0000,75.5000,
     """
-    columns = (
-        list(PER_CLASS_COLUMNS) + [k for k in rows[0] if k not in PER_CLASS_COLUMNS]
-        if rows
-        else list(PER_CLASS_COLUMNS)
-    )
+    extra = [k for k in rows[0] if k not in PER_CLASS_COLUMNS] if rows else []
+    columns = [*PER_CLASS_COLUMNS, *extra]  # e.g. voc_ap_50 on VOC data
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(columns)

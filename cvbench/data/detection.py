@@ -2,7 +2,8 @@
 
 A sample is ``(image, target, index)``: image (3, H, W) float32 in [0, 1]; target
 ``{"boxes": (N, 4) float32 xyxy pixels, "labels": (N,) int64 in 1..K}`` with torchvision's
-label convention (0 is the background); index the record's position in its split, so the
+label convention (0 is the background), plus ``"masks": (N, H, W) uint8`` in {0, 1} for
+instance segmentation (Mask R-CNN's targets); index the record's position in its split, so the
 metrics can map detections back to image ids and drop a distributed sampler's duplicates.
 Batches are lists, since images and box counts vary: ``(list[image], list[target], indices)``.
 """
@@ -28,39 +29,73 @@ def nonempty_boxes(boxes: np.ndarray) -> np.ndarray:
 
 
 class DetectionSamples(Dataset):
-    """Records with an albumentations transform that moves the boxes with the image.
+    """Records with an albumentations transform that moves the boxes (and masks) with the image.
 
     Boxes that the transform pushes out of the image or shrinks below its ``BboxParams``
     limits are dropped by albumentations, degenerate ones here; an image may end with no
     box, which torchvision's detectors train on as pure background.
+
+    The transform's label field carries each box's position in the record's target, not its
+    class: the boxes albumentations keeps are looked up by position, so labels and masks stay
+    aligned with them whatever it drops.
+
+    Args:
+        records: one split's records.
+        transform: albumentations pipeline with ``BboxParams(format="pascal_voc",
+            label_fields=["labels"])``, or None.
+        masks: add each object's mask, transformed with the image as albumentations'
+            ``masks`` target (nearest-neighbour, so it stays in {0, 1}).
     """
 
-    def __init__(self, records: DetectionRecords, transform: Callable | None) -> None:
+    def __init__(
+        self, records: DetectionRecords, transform: Callable | None, *, masks: bool = False
+    ) -> None:
         self.records = records
         self.transform = transform
+        self.masks = masks
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Target, int]:
         image = self.records.load(index)
-        target = self.records.target(index)
+        target = self.records.target(index, masks=self.masks)
         boxes = target["boxes"].astype(np.float32)
         labels = target["labels"].astype(np.int64) + 1
+        masks = target.get("masks")
+        kept = np.arange(len(boxes))
         if self.transform is not None:
-            out = self.transform(image=image, bboxes=boxes, labels=labels)
+            extra = {"masks": masks} if masks is not None and len(masks) else {}
+            out = self.transform(image=image, bboxes=boxes, labels=kept, **extra)
             image = out["image"]
             boxes = np.asarray(out["bboxes"], dtype=np.float32).reshape(-1, 4)
-            labels = np.asarray(out["labels"], dtype=np.int64).reshape(-1)
+            kept = np.asarray(out["labels"], dtype=np.int64).reshape(-1)
+            if extra:
+                masks = np.asarray(out["masks"])
         if not isinstance(image, Tensor):  # no ToTensorV2 in the pipeline
             image = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if image.dtype == torch.uint8:
             image = image.float() / 255
         keep = nonempty_boxes(boxes)
-        return (
-            image,
-            {"boxes": torch.from_numpy(boxes[keep]), "labels": torch.from_numpy(labels[keep])},
-            index,
+        kept = kept[keep]
+        result = {"boxes": torch.from_numpy(boxes[keep]), "labels": torch.from_numpy(labels[kept])}
+        if masks is not None:
+            height, width = image.shape[-2:]
+            masks = masks[kept] if len(masks) else np.zeros((0, height, width), np.uint8)
+            result["masks"] = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.uint8))
+        return image, result, index
+
+
+def check_segmentations(records: DetectionRecords, where: str) -> None:
+    """Raise if a non-crowd annotation has no ``segmentation`` (boxes-only data such as VOC or
+    YOLO, or a COCO file without masks), naming the first one and the config key."""
+    anns = [a for a in records.coco["annotations"] if not a["iscrowd"]]
+    missing = [a for a in anns if not a.get("segmentation")]
+    if missing:
+        raise ValueError(
+            f"{where}: data.masks is true but {len(missing)} of {len(anns)} annotations of "
+            f"{records.source_file} have no 'segmentation' (first: annotation id "
+            f"{missing[0]['id']}); use a dataset with instance masks or set data.masks=false"
         )
 
 
@@ -79,6 +114,8 @@ class DetectionDataModule(RecordsDataModule):
         num_classes: number of object classes K; the dataset's categories must number K.
         voc_version: the Pascal VOC AP ("2007" or "2010") this data is scored with besides
             COCO's, or None; the detection task reads it from the data config.
+        masks: targets also hold the objects' masks (instance segmentation, config key
+            ``data.masks``); every non-crowd annotation needs a ``segmentation``.
         **kwargs: ``name``, ``records``, ``transforms``, ... of
             :class:`~cvbench.data.datamodule.RecordsDataModule`. Train
             transforms need ``bbox_params`` with ``format: pascal_voc`` and
@@ -87,10 +124,18 @@ class DetectionDataModule(RecordsDataModule):
 
     collate_fn = staticmethod(collate_detection)
 
-    def __init__(self, *, num_classes: int, voc_version: str | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        voc_version: str | None = None,
+        masks: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.voc_version = voc_version
+        self.masks = masks
 
     def make_dataset(
         self, records: DetectionRecords, transform: Callable | None, split: str
@@ -102,7 +147,9 @@ class DetectionDataModule(RecordsDataModule):
                 f"but data.num_classes is {self.num_classes}; set data.num_classes="
                 f"{len(records.classes)}"
             )
-        return DetectionSamples(records, transform)
+        if self.masks:
+            check_segmentations(records, where)
+        return DetectionSamples(records, transform, masks=self.masks)
 
     def records_of(self, split: str) -> DetectionRecords:
         """The records of ``split`` (its ground truth for the metrics)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 log = logging.getLogger(__name__)
 
@@ -227,18 +228,23 @@ class DetectionRecords:
             )
         return pixels
 
-    def target(self, index: int) -> dict[str, np.ndarray]:
+    def target(self, index: int, *, masks: bool = False) -> dict[str, np.ndarray]:
         """Training targets of image ``index``: its non-crowd annotations with a positive box.
 
         Crowd regions (``iscrowd`` 1, which includes VOC "difficult" objects) and boxes of zero
         width or height are left out; they stay in ``coco`` for evaluation. Boxes are clipped
         to the image, and dropped if nothing of them is inside it.
 
+        Args:
+            index: record index.
+            masks: also rasterize each annotation's ``segmentation`` (see :meth:`mask`).
+
         Returns:
             boxes: (N, 4) float32 (x0, y0, x1, y1) continuous pixel coordinates.
             labels: (N,) int64 contiguous class index in [0, len(classes)).
             area: (N,) float32 the annotations' ``area`` (mask area, pixels).
             ann_ids: (N,) int64 the annotations' ids.
+            masks: only with ``masks``: (N, H, W) uint8 in {0, 1}, row n the mask of box n.
         """
         image = self.coco["images"][index]
         anns = [a for a in self._by_image[image["id"]] if not a["iscrowd"]]
@@ -248,9 +254,51 @@ class DetectionRecords:
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, image["height"])
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         anns = [a for a, k in zip(anns, keep, strict=True) if k]
-        return {
+        target = {
             "boxes": boxes[keep].astype(np.float32),
             "labels": np.array([self._label[a["category_id"]] for a in anns], dtype=np.int64),
             "area": np.array([a["area"] for a in anns], dtype=np.float32),
             "ann_ids": np.array([a["id"] for a in anns], dtype=np.int64),
         }
+        if masks:
+            stack = np.zeros((len(anns), image["height"], image["width"]), dtype=np.uint8)
+            for n, ann in enumerate(anns):
+                stack[n] = self.mask(index, ann)
+            target["masks"] = stack
+        return target
+
+    def mask(self, index: int, ann: dict) -> np.ndarray:
+        """(H, W) uint8 in {0, 1}: annotation ``ann`` of image ``index`` rasterized as
+        pycocotools' ``COCO.annToMask`` does (polygons, uncompressed and compressed RLE).
+
+        Raises:
+            ValueError: the annotation has no usable ``segmentation``; names the file, the
+                annotation id and the fix.
+        """
+        image = self.coco["images"][index]
+        height, width = image["height"], image["width"]
+        segm = ann.get("segmentation")
+        where = f"{self.source_file}: annotation id {ann['id']} of {self.source(index)}"
+        try:
+            if isinstance(segm, list) and segm:  # polygons: one RLE each, merged
+                rle = mask_utils.merge(mask_utils.frPyObjects(segm, height, width))
+            elif isinstance(segm, dict) and isinstance(segm.get("counts"), list):
+                rle = mask_utils.frPyObjects(segm, height, width)  # uncompressed RLE
+            elif isinstance(segm, dict) and "counts" in segm:
+                rle = segm
+            else:
+                raise ValueError(f"segmentation {segm!r}")
+            mask = mask_utils.decode(rle)
+        except (ValueError, TypeError, IndexError) as err:
+            raise ValueError(
+                f"{where} has no usable mask ({err}); expected a COCO 'segmentation' "
+                f"(polygons [[x0, y0, x1, y1, ...]] or RLE {{'size', 'counts'}}). Instance "
+                f"segmentation needs masks for every object; set data.masks=false to train "
+                f"boxes only"
+            ) from err
+        if mask.shape != (height, width):
+            raise ValueError(
+                f"{where}: its RLE mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but the image "
+                f"is {width}x{height}"
+            )
+        return mask

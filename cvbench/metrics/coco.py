@@ -29,11 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-import torch.distributed as dist
-from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
 from cvbench.metrics.coco_files import (
     IOU_TYPES,
@@ -73,22 +68,7 @@ class CocoScores:
     per_class: list[dict[str, Any]]
 
 
-@dataclass
-class DetectionGroundTruth:
-    """A split's ground truth as ``CocoMAP`` needs it.
-
-    Attributes:
-        coco: the COCO instances dict (original ids).
-        image_ids: dataset index i -> COCO image id.
-        category_ids: contiguous label l (1-based) -> category id ``category_ids[l - 1]``.
-    """
-
-    coco: dict
-    image_ids: list[int]
-    category_ids: list[int]
-
-
-def _engine(engine: str) -> tuple[type, type]:
+def engine_classes(engine: str) -> tuple[type, type]:
     """The engine's COCO and COCOeval classes."""
     if engine == "faster_coco_eval":
         from faster_coco_eval import COCO, COCOeval_faster
@@ -191,7 +171,7 @@ def coco_evaluate(
     check_gt_keys(gt, "ground truth")
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type {iou_type!r}; expected one of {IOU_TYPES}")
-    coco_class, eval_class = _engine(engine)
+    coco_class, eval_class = engine_classes(engine)
     # Copies: both engines write into the dicts they are given (ids, areas, "ignore").
     gt_copy = {
         "images": [dict(image) for image in gt["images"]],
@@ -239,147 +219,3 @@ def coco_evaluate(
         },
         per_class=_per_class(coco_eval, gt_copy, results, images),
     )
-
-
-class CocoMAP(Metric):
-    """COCO box AP/AR of a detector over a split, exact under distributed sampling.
-
-    ``update`` keeps each image's dataset index and detections; ``compute`` gathers them from
-    every process once, keeps one copy of each image (a ``DistributedSampler`` pads shards with
-    repeated images, and an image may be predicted twice), converts them to COCO results with
-    the dataset's ids through ``ground_truth``, and scores them with ``coco_evaluate`` on the
-    images seen. ``last_results``, ``last_image_ids`` (the COCO ids of the images seen, sorted
-    by dataset index) and ``last_scores`` (per-class AP) keep what compute saw.
-
-    Each image gets a slot, ``(rank << 40) + counter`` (rank of this process, counter of this
-    metric); its detections carry the slot, and for an index seen more than once only the
-    copy with the smallest slot is kept.
-
-    Call ``update``, not the metric itself: ``forward`` only updates (a per-batch COCO
-    evaluation would be meaningless and slow).
-
-    Args:
-        ground_truth: the split's ground truth; may be set later, before ``compute``.
-        engine: ``coco_evaluate``'s engine.
-    """
-
-    full_state_update = False
-    higher_is_better = True
-
-    def __init__(
-        self, *, ground_truth: DetectionGroundTruth | None = None, engine: str = "faster_coco_eval"
-    ) -> None:
-        super().__init__()
-        _engine(engine)
-        self.ground_truth = ground_truth
-        self.engine = engine
-        self.last_results: list[dict] = []
-        self.last_image_ids: list[int] = []
-        self.last_scores: CocoScores | None = None
-        self._counter = 0
-        for name in ("image_index", "image_slot", "det_slot", "det_label", "det_box", "det_score"):
-            self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def forward(self, preds: list[dict[str, Tensor]], indices: Tensor) -> None:
-        """Same as ``update``."""
-        self.update(preds, indices)
-
-    def update(self, preds: list[dict[str, Tensor]], indices: Tensor) -> None:
-        """Add a batch of predictions.
-
-        Args:
-            preds: one dict per image: ``boxes`` (N, 4) float xyxy pixels, ``scores`` (N,),
-                ``labels`` (N,) int64 in 1..K (torchvision detectors' output).
-            indices: (B,) int64 dataset indices of the images, B = len(preds).
-        """
-        if len(preds) != len(indices):
-            raise ValueError(f"{len(preds)} predictions for {len(indices)} dataset indices")
-        if not preds:
-            return
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        device = self.device  # every state on the metric's device, as the gather needs
-        slots = (rank << 40) + self._counter + torch.arange(len(preds), device=device)
-        self._counter += len(preds)
-        counts = torch.tensor([len(p["boxes"]) for p in preds], device=device)
-        self.image_index.append(indices.detach().to(device, torch.int64).reshape(-1))
-        self.image_slot.append(slots)
-        self.det_slot.append(torch.repeat_interleave(slots, counts))
-        for name, key, dtype, shape in (
-            ("det_box", "boxes", torch.float64, (-1, 4)),
-            ("det_score", "scores", torch.float64, (-1,)),
-            ("det_label", "labels", torch.int64, (-1,)),
-        ):
-            values = [p[key].detach().to(device, dtype).reshape(shape) for p in preds]
-            getattr(self, name).append(torch.cat(values))
-
-    def _kept(self) -> tuple[Tensor, dict[str, Tensor]]:
-        """Dataset indices seen (sorted, once each) and the detections of their kept copies,
-        with ``index`` the dataset index of each detection; all on the CPU."""
-        index, slot = dim_zero_cat(self.image_index).cpu(), dim_zero_cat(self.image_slot).cpu()
-        unique, inverse = torch.unique(index, return_inverse=True)
-        first = torch.full((len(unique),), torch.iinfo(torch.int64).max, dtype=torch.int64)
-        first = first.scatter_reduce(0, inverse, slot, reduce="amin")  # smallest slot per index
-        kept_slots, order = first.sort()
-        det_slot = dim_zero_cat(self.det_slot).cpu()
-        position = torch.searchsorted(kept_slots, det_slot).clamp(max=len(kept_slots) - 1)
-        keep = kept_slots[position] == det_slot
-        dets = {
-            name: dim_zero_cat(getattr(self, f"det_{name}")).cpu()[keep]
-            for name in ("box", "score", "label")
-        }
-        dets["index"] = unique[order[position[keep]]]
-        return unique, dets
-
-    def _results(self, dets: dict[str, Tensor]) -> list[dict]:
-        """COCO results with the dataset's image and category ids; boxes xywh float64."""
-        truth = self.ground_truth
-        assert truth is not None
-        labels, index = dets["label"], dets["index"]
-        num_labels = len(truth.category_ids)
-        bad = (labels < 1) | (labels > num_labels)
-        if bad.any():
-            raise ValueError(
-                f"CocoMAP: label {int(labels[bad][0])}; expected 1..{num_labels} "
-                "(0 is the background; label l is category_ids[l - 1])"
-            )
-        if len(index) and int(index.max()) >= len(truth.image_ids):
-            raise ValueError(
-                f"CocoMAP: dataset index {int(index.max())} but the ground truth has "
-                f"{len(truth.image_ids)} images"
-            )
-        box, score = dets["box"], dets["score"]
-        finite = torch.isfinite(box).all(dim=1) & torch.isfinite(score)
-        if not finite.all():
-            i = int(index[~finite][0])
-            raise ValueError(
-                f"CocoMAP: a detection of image {truth.image_ids[i]} (dataset index {i}) has a "
-                "non-finite box or score"
-            )
-        xywh = torch.cat([box[:, :2], box[:, 2:] - box[:, :2]], dim=1).tolist()
-        image_ids = np.asarray(truth.image_ids)[index.numpy()].tolist()
-        category_ids = np.asarray(truth.category_ids)[labels.numpy() - 1].tolist()
-        return [
-            {"image_id": i, "category_id": c, "bbox": b, "score": s}
-            for i, c, b, s in zip(image_ids, category_ids, xywh, score.tolist(), strict=True)
-        ]
-
-    def compute(self) -> dict[str, float | None]:
-        """The 12 ``COCO_STATS`` (percent, None where undefined) and ``num_images``."""
-        if self.ground_truth is None:
-            raise ValueError(
-                "CocoMAP.ground_truth is not set: give it the split's DetectionGroundTruth "
-                "(COCO dict, image ids, category ids) before compute()"
-            )
-        if not len(self.image_index):  # nothing was updated: nothing to score
-            unique, self.last_results = torch.zeros(0, dtype=torch.int64), []
-        else:
-            unique, dets = self._kept()
-            self.last_results = self._results(dets)
-        self.last_image_ids = [self.ground_truth.image_ids[i] for i in unique.tolist()]
-        self.last_scores = coco_evaluate(
-            self.ground_truth.coco,
-            self.last_results,
-            engine=self.engine,
-            image_ids=self.last_image_ids,
-        )
-        return {**self.last_scores.stats, "num_images": len(self.last_image_ids)}

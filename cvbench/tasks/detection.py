@@ -1,5 +1,7 @@
-"""Object detection as one LightningModule: an injected torchvision-style detector, scored by
-COCO mAP as pycocotools ``COCOeval`` computes it (and Pascal VOC AP50 on VOC data).
+"""Object detection and instance segmentation as one LightningModule: an injected
+torchvision-style detector (Faster R-CNN, FCOS, ..., Mask R-CNN), scored by COCO mAP as
+pycocotools ``COCOeval`` computes it, of boxes and with ``iou_types`` [bbox, segm] of masks
+(He et al., "Mask R-CNN", ICCV 2017); and Pascal VOC AP50 on VOC data.
 
 The detector owns its losses (torchvision detectors return a dict of losses in training
 mode) and its post-processing (score threshold, NMS, at most 100 detections per image). The
@@ -9,10 +11,12 @@ them against the split's original COCO ground truth (original image and category
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from cvbench.metrics.coco import CocoMAP, DetectionGroundTruth
+from cvbench.metrics.coco_map import CocoMAP, DetectionGroundTruth
 from cvbench.metrics.voc import voc_evaluate
 from cvbench.tasks.base import TaskModule
 from cvbench.tasks.optimization import OptimizerFactory, SchedulerFactory
@@ -23,7 +27,7 @@ EVAL_STAGES = ("val", "test")
 
 def object_detections(detections: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
     """Drop detections of torchvision's background label 0 (FCOS and RetinaNet score it like
-    any class; it is no object class of the dataset)."""
+    any class; it is no object class of the dataset), with their masks if any."""
     return [{k: v[d["labels"] > 0] for k, v in d.items()} for d in detections]
 
 
@@ -33,8 +37,14 @@ class DetectionTask(TaskModule):
     where COCOeval gives -1), ``{stage}/num_images``, optionally ``{stage}/voc_map_50``; and
     ``train/loss`` (mean summed detector loss of the epoch).
 
+    With ``iou_types`` [bbox, segm] (instance segmentation: targets carry ``masks``, the net
+    returns ``masks`` (N, 1, H, W) probabilities) it also reports the 12 stats of the masks,
+    ``{stage}/mask_map``, ``{stage}/mask_map_50``, ... ``{stage}/mask_mar_large``, and
+    ``{stage}/iou_type`` says what was scored: "bbox" or "bbox+segm".
+
     ``results[stage]`` holds the last values in float64; ``test_outputs`` the last test's
-    COCO results (original ids) and per-class APs, for the report.
+    COCO results (original ids; ``segm_results`` with RLE masks) and per-class APs (with
+    ``mask_ap``, ``mask_ap_50``, ``mask_ap_75`` when masks are scored), for the report.
 
     Args:
         net: a detector with torchvision's interface and labels 1..K (see
@@ -45,6 +55,7 @@ class DetectionTask(TaskModule):
         engine: COCO evaluation engine, "faster_coco_eval" or "pycocotools" (same numbers).
         voc_version: also report ``voc_map_50`` with the VOC "2007" (11-point) or "2010"
             (area) AP; None: COCO metrics only.
+        iou_types: ["bbox"] (detection) or ["bbox", "segm"] (instance segmentation).
     """
 
     def __init__(
@@ -56,6 +67,7 @@ class DetectionTask(TaskModule):
         scheduler_interval: str = "epoch",
         engine: str = "faster_coco_eval",
         voc_version: str | None = None,
+        iou_types: Sequence[str] = ("bbox",),
     ) -> None:
         super().__init__(
             net=net,
@@ -70,11 +82,15 @@ class DetectionTask(TaskModule):
         self.voc_version = voc_version
         self.test_outputs: dict = {}
         self.train_loss = MeanMetric()
-        self.metrics = nn.ModuleDict({f"{s}_metrics": CocoMAP(engine=engine) for s in EVAL_STAGES})
+        self.metrics = nn.ModuleDict(
+            {f"{s}_metrics": CocoMAP(engine=engine, iou_types=iou_types) for s in EVAL_STAGES}
+        )
+        self.iou_types = self.metrics["val_metrics"].iou_types  # checked, in canonical order
 
     def forward(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
         """Detections of images (each (3, H, W) float in [0, 1]): per image ``boxes (N, 4)``
-        xyxy pixels, ``scores (N,)``, ``labels (N,)`` in 1..K."""
+        xyxy pixels, ``scores (N,)``, ``labels (N,)`` in 1..K (Mask R-CNN: and ``masks``
+        (N, 1, H, W) float in [0, 1])."""
         return self.net(images)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
@@ -123,8 +139,14 @@ class DetectionTask(TaskModule):
         values: dict[str, float | str | None] = {
             f"{stage}/{k}": v for k, v in metric.compute().items()
         }
-        values[f"{stage}/iou_type"] = "bbox"
+        values[f"{stage}/iou_type"] = "+".join(self.iou_types)
         per_class = metric.last_scores.per_class
+        if "segm" in self.iou_types:
+            mask_ap = {c["category_id"]: c for c in metric.last_segm_scores.per_class}
+            per_class = [
+                c | {f"mask_{k}": mask_ap[c["category_id"]][k] for k in ("ap", "ap_50", "ap_75")}
+                for c in per_class
+            ]
         if self.voc_version is not None:
             voc = voc_evaluate(
                 metric.ground_truth.coco,
@@ -138,6 +160,8 @@ class DetectionTask(TaskModule):
             per_class = [c | {"voc_ap_50": voc_ap.get(c["category_id"])} for c in per_class]
         if stage == "test":
             self.test_outputs = {"results": metric.last_results, "per_class": per_class}
+            if "segm" in self.iou_types:
+                self.test_outputs["segm_results"] = metric.last_segm_results
         metric.reset()
         self.results[stage] = values
         for key, value in values.items():

@@ -2,8 +2,13 @@
 
 - ``test_detections.json``: the detections as a COCO results file (the dataset's original image
   and category ids), so ``cvbench score --task detection`` or pycocotools re-score the run;
-- ``test_per_class_ap.csv``: per category, ground-truth and detection counts and AP (percent);
-- ``test_samples.png``: the first test images with ground truth (dashed) and detections.
+- ``test_segmentations.json`` (instance segmentation): the same detections with their masks as
+  COCO RLE (``segmentation`` {size, counts}), for ``cvbench score --task detection --iou-type
+  segm`` or pycocotools ``COCOeval(..., "segm")``;
+- ``test_per_class_ap.csv``: per category, ground-truth and detection counts and AP (percent),
+  and mask AP (``mask_ap``, ``mask_ap_50``, ``mask_ap_75``) when masks are scored;
+- ``test_samples.png``: the first test images with ground truth (dashed) and detections (and
+  their masks, tinted).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from pycocotools import mask as mask_utils  # noqa: E402
 
 from cvbench.run.outputs import write_text  # noqa: E402
 
@@ -56,9 +62,10 @@ def plot_detections(
     detections: list[list[dict]],
     names: dict[int, str],
     path: Path,
+    masks: list[list[np.ndarray]] | None = None,
 ) -> None:
     """Save a grid of images with ground-truth boxes (white, dashed) and detections (colour by
-    category, labelled with name and score).
+    category, labelled with name and score), their masks tinted in the same colour.
 
     Args:
         images: (H, W, 3) uint8 each.
@@ -66,6 +73,7 @@ def plot_detections(
         detections: per image, COCO results (``bbox``, ``category_id``, ``score``).
         names: category id -> name.
         path: the PNG to write.
+        masks: per image, one (H, W) uint8 mask per detection, or None.
     """
     cols = min(4, len(images))
     rows = -(-len(images) // cols)
@@ -74,8 +82,15 @@ def plot_detections(
     order = {cid: i for i, cid in enumerate(sorted(names))}
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, truth, dets in zip(axes.flat, images, truths, detections, strict=False):
+    tints_per_image = masks or [[] for _ in images]
+    for ax, image, truth, dets, tints in zip(
+        axes.flat, images, truths, detections, tints_per_image, strict=False
+    ):
         ax.imshow(image)
+        for det, mask in zip(dets, tints, strict=False):
+            overlay = np.zeros((*mask.shape, 4))
+            overlay[mask > 0] = (*colours(order.get(det["category_id"], 0) % 10)[:3], 0.45)
+            ax.imshow(overlay)
         for x, y, w, h in truth:
             ax.add_patch(Rectangle((x, y), w, h, fill=False, ec="white", ls="--", lw=1))
         for det in dets:
@@ -84,7 +99,9 @@ def plot_detections(
             ax.add_patch(Rectangle((x, y), w, h, fill=False, ec=colour, lw=1.5))
             label = f"{names.get(det['category_id'], det['category_id'])} {det['score']:.2f}"
             ax.text(x, y, label, fontsize=6, color="white", va="bottom", backgroundcolor=colour)
-    fig.suptitle("test images: ground truth (dashed) and detections")
+    fig.suptitle(
+        "test images: ground truth (dashed) and detections" + (" with masks" if masks else "")
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -111,12 +128,16 @@ class DetectionReport(pl.Callback):
         if not trainer.is_global_zero or "results" not in outputs:
             return
         results = outputs["results"]
+        segm = outputs.get("segm_results")
         write_text(self.output_dir / "test_detections.json", json.dumps(results) + "\n")
+        if segm is not None:
+            write_text(self.output_dir / "test_segmentations.json", json.dumps(segm) + "\n")
         write_text(self.output_dir / "test_per_class_ap.csv", per_class_csv(outputs["per_class"]))
         if self.num_samples:
-            self._plot(trainer.datamodule.records_of("test"), results)
+            self._plot(trainer.datamodule.records_of("test"), results, segm)
 
-    def _plot(self, records, results: list[dict]) -> None:
+    def _plot(self, records, results: list[dict], segm: list[dict] | None) -> None:
+        """Plot the first images; ``segm[i]`` is the mask of ``results[i]`` (or None)."""
         shown = list(range(min(self.num_samples, len(records))))
         ids = [records.image_ids[i] for i in shown]
         truths: dict[int, list] = {i: [] for i in ids}
@@ -124,9 +145,12 @@ class DetectionReport(pl.Callback):
             if ann["image_id"] in truths:
                 truths[ann["image_id"]].append(ann["bbox"])
         dets: dict[int, list] = {i: [] for i in ids}
-        for det in results:
+        masks: dict[int, list] = {i: [] for i in ids}
+        for k, det in enumerate(results):
             if det["image_id"] in dets and det["score"] >= self.score_threshold:
                 dets[det["image_id"]].append(det)
+                if segm is not None:
+                    masks[det["image_id"]].append(mask_utils.decode(segm[k]["segmentation"]))
         names = {c["id"]: c["name"] for c in records.coco["categories"]}
         plot_detections(
             [records.load(i) for i in shown],
@@ -134,4 +158,5 @@ class DetectionReport(pl.Callback):
             [dets[i] for i in ids],
             names,
             self.output_dir / "test_samples.png",
+            [masks[i] for i in ids] if segm is not None else None,
         )

@@ -22,13 +22,10 @@ from pycocotools.cocoeval import COCOeval
 from torch.utils.data import DistributedSampler
 
 import cvbench.metrics.coco as coco_module
-from cvbench.metrics.coco import (
-    COCO_STATS,
-    CocoMAP,
-    DetectionGroundTruth,
-    coco_evaluate,
-)
+import cvbench.metrics.coco_map as coco_map_module
+from cvbench.metrics.coco import COCO_STATS, coco_evaluate
 from cvbench.metrics.coco_files import check_ground_truth, check_results
+from cvbench.metrics.coco_map import CocoMAP, DetectionGroundTruth
 
 ENGINES = ("faster_coco_eval", "pycocotools")
 
@@ -319,8 +316,9 @@ CASES = {
 # --- coco_evaluate ------------------------------------------------------------------------------
 
 
-def test_doctests() -> None:
-    result = doctest.testmod(coco_module)
+@pytest.mark.parametrize("module", [coco_module, coco_map_module], ids=["coco", "coco_map"])
+def test_doctests(module) -> None:
+    result = doctest.testmod(module)
     assert result.attempted > 0
     assert result.failed == 0
 

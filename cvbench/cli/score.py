@@ -9,7 +9,17 @@ a JSON list of COCO results ``{"image_id", "category_id", "bbox": [x, y, w, h], 
 (``--iou-type segm``: an RLE ``segmentation`` instead of the bbox). Prints the 12 COCO stats
 (percent, null where pycocotools gives -1), ``num_images``, ``num_detections`` and ``iou_type``.
 
-Either way the same JSON goes to ``--out`` when given.
+segmentation (MMSegmentation ``IoUMetric``: one confusion matrix over all pixels of all images):
+``--gt`` and ``--pred`` are folders of single-channel PNG label maps (gray, palette read as
+indices, or 16-bit), matched by file name; only the ``*.png`` files directly in each folder
+count (not sub-folders), and both folders must hold the same names. ``--num-classes N`` is
+required; prediction values must be in 0..N-1, ground-truth values in 0..N-1 or
+``--ignore-index`` (default 255, never scored); ``--reduce-zero-label`` maps the ground truth
+only (ADE20K: 0 becomes ignore, the rest minus 1). Each prediction has its label's size.
+Prints ``miou``, ``pixel_acc``, ``mean_acc``, ``fwiou`` (percent, null where undefined),
+``num_images``, ``per_class`` and the options used.
+
+In every case the same JSON goes to ``--out`` when given.
 
 Exit status: 0 on success; 1 when an input file is missing or malformed (one line
 ``error: <file>, line <n>: ...`` on stderr, no traceback; ``CVBENCH_TRACEBACK=1`` re-raises),
@@ -19,19 +29,32 @@ as for ``cvbench train`` and ``cvbench eval``; 2 for a wrong command line (argpa
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from cvbench.cli.errors import EXIT_BAD_INPUT, reported_errors
+from cvbench.data import label_maps
 from cvbench.metrics.classification import guesses_rank, topk_error
 from cvbench.metrics.coco import coco_evaluate
 from cvbench.metrics.coco_files import IOU_TYPES, check_ground_truth, check_results
 from cvbench.metrics.ilsvrc_files import read_submission
+from cvbench.metrics.segmentation import confusion_matrix, segmentation_scores
 from cvbench.run.outputs import write_json
 
-__all__ = ["EXIT_BAD_INPUT", "main", "score_classification", "score_detection"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "main",
+    "score_classification",
+    "score_detection",
+    "score_segmentation",
+]
 
 
 def score_classification(gt: Path, pred: Path) -> dict[str, Any]:
@@ -97,9 +120,138 @@ def score_detection(gt: Path, pred: Path, *, iou_type: str = "bbox") -> dict[str
     }
 
 
+def label_map_names(folder: Path) -> list[str]:
+    """Sorted names of the ``*.png`` files directly in ``folder`` (any case of ``.png``).
+
+    Raises:
+        FileNotFoundError: no such folder.
+        ValueError: ``folder`` is a file, or holds no PNG.
+    """
+    if not folder.exists():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(folder))
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder; --task segmentation scores folders of PNGs")
+    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+    if not names:
+        raise ValueError(f"{folder}: no *.png label maps in this folder (sub-folders not read)")
+    return names
+
+
+def _matched_names(gt: Path, pred: Path) -> list[str]:
+    """The file names of both folders, which must be the same; otherwise the first odd one."""
+    gt_names, pred_names = label_map_names(gt), label_map_names(pred)
+    missing = sorted(set(gt_names) - set(pred_names))
+    if missing:
+        raise ValueError(
+            f"{pred / missing[0]}: missing; every ground-truth label map ({gt / missing[0]}) "
+            f"needs a prediction of the same file name ({len(missing)} missing in all)"
+        )
+    extra = sorted(set(pred_names) - set(gt_names))
+    if extra:
+        raise ValueError(
+            f"{pred / extra[0]}: no ground truth {gt / extra[0]} for this prediction "
+            f"({len(extra)} extra in all); the folders must hold the same file names"
+        )
+    return gt_names
+
+
+def _check_values(
+    values: np.ndarray, *, num_classes: int, ignore_index: int | None, where: Path
+) -> None:
+    """ValueError naming ``where`` and the first value that is neither a class id nor
+    ``ignore_index`` (None: predictions, which have no void). Not ``check_label_values``, whose
+    fix names the training config keys rather than these options."""
+    bad = (values < 0) | (values >= num_classes)
+    if ignore_index is not None:
+        bad &= values != ignore_index
+    if not bad.any():
+        return
+    value = int(values[bad].flat[0])
+    if ignore_index is None:
+        raise ValueError(
+            f"{where}: prediction value {value} is not a class id 0..{num_classes - 1} "
+            f"(--num-classes {num_classes}); save predicted class ids (a binary mask as 0/1)"
+        )
+    raise ValueError(
+        f"{where}: label value {value} is neither a class id 0..{num_classes - 1} "
+        f"(--num-classes {num_classes}) nor --ignore-index {ignore_index}"
+        + ("" if value != num_classes else " (0 = void, as in ADE20K? --reduce-zero-label)")
+    )
+
+
+def score_segmentation(
+    gt: Path,
+    pred: Path,
+    *,
+    num_classes: int,
+    ignore_index: int = 255,
+    reduce_zero_label: bool = False,
+) -> dict[str, Any]:
+    """Dataset-level mIoU and co. of a folder of predicted label maps (MMSeg ``IoUMetric``).
+
+    Args:
+        gt: folder of ground-truth PNG label maps (``*.png`` directly inside).
+        pred: folder of predicted PNG label maps, the same file names, each its label's size.
+        num_classes: K; predictions must be in 0..K-1.
+        ignore_index: the ground truth's void value (outside 0..K-1), never scored.
+        reduce_zero_label: map the ground truth as MMSeg does for ADE20K (0 becomes
+            ``ignore_index``, the rest minus 1) before scoring; predictions are not mapped.
+
+    Returns:
+        ``miou``, ``pixel_acc``, ``mean_acc``, ``fwiou`` (percent, None where undefined),
+        ``num_images``, ``num_classes``, ``ignore_index``, ``reduce_zero_label`` and
+        ``per_class``: per class id ``class_id``, ``iou``, ``acc``, ``gt_pixels``,
+        ``pred_pixels``.
+
+    Raises:
+        FileNotFoundError, ValueError: a missing folder or file, an extra file, a size
+            mismatch, an unreadable or RGB PNG, or an out-of-range value; naming the file.
+    """
+    names = _matched_names(gt, pred)
+    total = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    gt_values_seen: set[int] = set()
+    for name in names:
+        label = label_maps.read_label_map(gt / name)
+        if reduce_zero_label:
+            label = label_maps.reduce_zero_label(label, ignore_index)
+        predicted = label_maps.read_label_map(pred / name)
+        if predicted.shape != label.shape:
+            raise ValueError(
+                f"{pred / name}: prediction is {predicted.shape[0]}x{predicted.shape[1]} "
+                f"(HxW) but ground truth {gt / name} is {label.shape[0]}x{label.shape[1]}; "
+                "score predictions at the label's original size"
+            )
+        _check_values(predicted, num_classes=num_classes, ignore_index=None, where=pred / name)
+        _check_values(label, num_classes=num_classes, ignore_index=ignore_index, where=gt / name)
+        if num_classes == 2 and len(gt_values_seen) <= 2:
+            gt_values_seen.update(label_maps.label_values(label).tolist())
+        total += confusion_matrix(
+            torch.from_numpy(predicted),
+            torch.from_numpy(label),
+            num_classes=num_classes,
+            ignore_index=ignore_index,
+        )
+    if num_classes == 2 and ignore_index == 255 and gt_values_seen == {0, 255}:
+        raise ValueError(
+            f"{gt}: the ground truth holds only 0 and 255, with --num-classes 2 and "
+            "--ignore-index 255: every 255 (foreground?) pixel would be ignored and only the "
+            "background scored (the 0/255 binary-mask trap). Save foreground as 1."
+        )
+    scores = segmentation_scores(total)
+    return {
+        **scores.stats,
+        "num_images": len(names),
+        "num_classes": num_classes,
+        "ignore_index": ignore_index,
+        "reduce_zero_label": reduce_zero_label,
+        "per_class": [{k: v for k, v in row.items() if k != "name"} for row in scores.per_class],
+    }
+
+
 SCORERS: dict[str, Callable[..., dict[str, Any]]] = {
     "classification": score_classification,
     "detection": score_detection,
+    "segmentation": score_segmentation,
 }
 
 
@@ -113,21 +265,66 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "same order, up to 5 class ids separated by whitespace, best first (ILSVRC devkit). "
             "detection: GT is a COCO instances JSON file, PRED a JSON list of COCO results "
             "(pycocotools COCOeval). "
+            "segmentation: GT and PRED are folders of single-channel PNG label maps matched by "
+            "file name (the *.png directly inside, not sub-folders), scored as one dataset-level "
+            "confusion matrix (MMSegmentation IoUMetric); needs --num-classes. "
             "Exit status: 0 scored, 1 missing or malformed input file, 2 wrong command line."
         ),
     )
     parser.add_argument("--task", required=True, choices=sorted(SCORERS))
-    parser.add_argument("--gt", required=True, type=Path, help="ground-truth file")
-    parser.add_argument("--pred", required=True, type=Path, help="predictions file")
+    parser.add_argument(
+        "--gt", required=True, type=Path, help="ground-truth file (segmentation: folder)"
+    )
+    parser.add_argument(
+        "--pred", required=True, type=Path, help="predictions file (segmentation: folder)"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
     parser.add_argument(
         "--iou-type",
         choices=IOU_TYPES,
         help="detection: overlap of boxes (bbox, the default) or of RLE masks (segm)",
     )
+    parser.add_argument(
+        "--num-classes",
+        type=int,
+        metavar="N",
+        help="segmentation (required): class ids are 0..N-1",
+    )
+    parser.add_argument(
+        "--ignore-index",
+        type=int,
+        metavar="V",
+        help="segmentation: the ground truth's void value, never scored (default 255)",
+    )
+    parser.add_argument(
+        "--reduce-zero-label",
+        action="store_true",
+        help="segmentation: ground truth 0 becomes void and the rest minus 1 (ADE20K, as "
+        "MMSegmentation); predictions are not mapped",
+    )
     args = parser.parse_args(argv)
     if args.iou_type is not None and args.task != "detection":
         parser.error("--iou-type applies to --task detection only")
+    if args.task != "segmentation":
+        for flag, value in (
+            ("--num-classes", args.num_classes),
+            ("--ignore-index", args.ignore_index),
+            ("--reduce-zero-label", args.reduce_zero_label or None),
+        ):
+            if value is not None:
+                parser.error(f"{flag} applies to --task segmentation only")
+        return args
+    if args.num_classes is None:
+        parser.error("--task segmentation needs --num-classes")
+    if args.num_classes < 1:
+        parser.error(f"--num-classes {args.num_classes}: expected at least 1")
+    if args.ignore_index is None:
+        args.ignore_index = 255
+    if 0 <= args.ignore_index < args.num_classes:
+        parser.error(
+            f"--ignore-index {args.ignore_index} is a class id (0..{args.num_classes - 1}); "
+            "use a value outside them (with 0 = void: --reduce-zero-label)"
+        )
     return args
 
 
@@ -137,6 +334,14 @@ def main(argv: list[str]) -> None:
     with reported_errors():
         if args.task == "detection":
             result = score_detection(args.gt, args.pred, iou_type=args.iou_type or "bbox")
+        elif args.task == "segmentation":
+            result = score_segmentation(
+                args.gt,
+                args.pred,
+                num_classes=args.num_classes,
+                ignore_index=args.ignore_index,
+                reduce_zero_label=args.reduce_zero_label,
+            )
         else:
             result = SCORERS[args.task](args.gt, args.pred)
         if args.out is not None:

@@ -24,6 +24,9 @@ EXPERIMENTS = sorted(
 
 CLASSIFIERS = [m for m in MODELS if m.startswith("classification/")]
 DETECTORS = [m for m in MODELS if m.startswith("detection/")]
+INSTANCE_SEGMENTERS = [m for m in MODELS if m.startswith("instance/")]
+# Each trains a step and predicts in tests/models/test_segmentation_models.py.
+SEGMENTERS = [m for m in MODELS if m.startswith("segmentation/")]
 
 
 def test_config_tree_is_found() -> None:
@@ -32,7 +35,8 @@ def test_config_tree_is_found() -> None:
 
 
 def test_every_model_is_tested() -> None:
-    tested = CLASSIFIERS + DETECTORS + ["localization/timm_resnet18"]
+    tested = CLASSIFIERS + DETECTORS + INSTANCE_SEGMENTERS + SEGMENTERS
+    tested += ["localization/timm_resnet18"]
     assert sorted(tested) == MODELS
 
 
@@ -80,6 +84,43 @@ def test_detector_trains_and_detects(make_cfg, model: str) -> None:
         assert ((det["labels"] >= 0) & (det["labels"] <= cfg.data.num_classes)).all()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("model", INSTANCE_SEGMENTERS)
+def test_instance_segmenter_trains_and_predicts_masks(make_cfg, model: str) -> None:
+    """Each Mask R-CNN YAML builds from scratch, takes a training step with instance masks
+    and returns per detection a mask of its image's size."""
+    cfg = make_cfg("data=shapes", f"model={model}")
+    cfg.model.detector.min_size, cfg.model.detector.max_size = 96, 128
+    net = instantiate(cfg.model)
+    images = [torch.rand(3, 96, 128), torch.rand(3, 80, 80)]
+    masks = torch.zeros(1, 96, 128, dtype=torch.uint8)
+    masks[0, 12:70, 10:60] = 1
+    targets = [
+        {
+            "boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]),
+            "labels": torch.tensor([4]),
+            "masks": masks,
+        },
+        {
+            "boxes": torch.zeros(0, 4),
+            "labels": torch.zeros(0, dtype=torch.int64),
+            "masks": torch.zeros(0, 80, 80, dtype=torch.uint8),
+        },
+    ]
+    net.train()
+    losses = net(images, targets)
+    assert "loss_mask" in losses
+    sum(losses.values()).backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad and p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    net.eval()
+    with torch.no_grad():
+        detections = net(images)
+    for det, image in zip(detections, images, strict=True):
+        assert det["masks"].shape == (len(det["boxes"]), 1, *image.shape[1:])
+        assert ((det["masks"] >= 0) & (det["masks"] <= 1)).all()
+
+
 def test_localizer_builds(make_cfg) -> None:
     cfg = make_cfg("experiment=localization/shapes_resnet18")
     out = instantiate(cfg.model)(torch.rand(2, 3, 64, 64))
@@ -108,8 +149,13 @@ def write_experiment_data(experiment: str, data_dir: Path) -> None:
 
 def experiment_overrides(experiment: str) -> list[str]:
     """Tiny data for one fast_dev_run of an experiment."""
-    if experiment.startswith(("detection/", "localization/")):
+    if experiment.startswith(("detection/", "localization/", "instance/")):
         return ["data.records.num_images={train: 8, val: 4, test: 4}", "data.batch_size=4"]
+    if experiment.startswith("segmentation/shapes"):
+        return [
+            "data.records.instances.num_images={train: 8, val: 4, test: 4}",
+            "data.batch_size=4",
+        ]
     if "digits" in experiment:
         return ["data.batch_size=4"]
     return ["++data.records.val_size=4", "data.batch_size=4"]

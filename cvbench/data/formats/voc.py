@@ -72,16 +72,10 @@ def voc_detection(
     """
     base = Path(root).expanduser() / f"VOC{year}"
     split_file = base / "ImageSets" / "Main" / f"{split}.txt"
-    if not split_file.is_file():
-        raise FileNotFoundError(
-            f"VOC split file {split_file} not found. Expected root/VOC{year}/ImageSets/Main/"
-            f"{split}.txt, Annotations/ and JPEGImages/ with root = data.records.root (the "
-            f"VOCdevkit folder). cvbench never downloads data."
-        )
-    names = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
-    if len(set(names)) < len(names):
-        repeated = next(n for n in names if names.count(n) > 1)
-        raise ValueError(f"{split_file} lists image {repeated!r} twice; expected unique names")
+    names = split_names(
+        split_file,
+        layout=f"root/VOC{year}/ImageSets/Main/{split}.txt, Annotations/ and JPEGImages/",
+    )
     category = {name: c + 1 for c, name in enumerate(classes)}
     images, annotations = [], []
     for image_id, name in enumerate(names):
@@ -105,6 +99,29 @@ def voc_detection(
     categories = [{"id": c + 1, "name": name} for c, name in enumerate(classes)]
     coco = {"images": images, "annotations": annotations, "categories": categories}
     return DetectionRecords(coco, base / "JPEGImages", source=str(split_file))
+
+
+def split_names(split_file: Path, *, layout: str) -> list[str]:
+    """The image names a VOC ``ImageSets`` split file lists, one per line (first word).
+
+    Args:
+        split_file: e.g. ``VOC2007/ImageSets/Main/trainval.txt``.
+        layout: the files expected around it, for the message when it is missing.
+
+    Raises:
+        FileNotFoundError: no split file; names it and the layout expected.
+        ValueError: a name listed twice.
+    """
+    if not split_file.is_file():
+        raise FileNotFoundError(
+            f"VOC split file {split_file} not found. Expected {layout} with root = "
+            f"data.records.root (the VOCdevkit folder). cvbench never downloads data."
+        )
+    names = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+    if len(set(names)) < len(names):
+        repeated = next(n for n in names if names.count(n) > 1)
+        raise ValueError(f"{split_file} lists image {repeated!r} twice; expected unique names")
+    return names
 
 
 def _read_xml(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cvbench.data.formats.masks import MaskRecords
-from cvbench.data.formats.voc import VOC_CLASSES
+from cvbench.data.formats.voc import VOC_CLASSES, split_names
 
 VOC_SEGMENTATION_CLASSES = ("background", *VOC_CLASSES)
 
@@ -46,16 +46,11 @@ def voc_segmentation(
     """
     base = Path(root).expanduser() / f"VOC{year}"
     split_file = base / "ImageSets" / "Segmentation" / f"{split}.txt"
-    if not split_file.is_file():
-        raise FileNotFoundError(
-            f"VOC split file {split_file} not found. Expected root/VOC{year}/ImageSets/"
-            f"Segmentation/{split}.txt, JPEGImages/<name>.jpg and {mask_dir}/<name>.png with "
-            f"root = data.records.root (the VOCdevkit folder). cvbench never downloads data."
-        )
-    names = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
-    if len(set(names)) < len(names):
-        repeated = next(n for n in names if names.count(n) > 1)
-        raise ValueError(f"{split_file} lists image {repeated!r} twice; expected unique names")
+    names = split_names(
+        split_file,
+        layout=f"root/VOC{year}/ImageSets/Segmentation/{split}.txt, JPEGImages/<name>.jpg and "
+        f"{mask_dir}/<name>.png",
+    )
     images = [base / "JPEGImages" / f"{name}.jpg" for name in names]
     masks = [base / mask_dir / f"{name}.png" for name in names]
     for kind, paths in (("image", images), ("label map", masks)):

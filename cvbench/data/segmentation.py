@@ -170,10 +170,10 @@ def collate_segmentation(batch: Sequence[tuple[Tensor, Tensor, int]]) -> Batch:
     """``(images, masks, indices)``: images (B, 3, H, W) and masks (B, H, W) int64 stacked when
     all their sizes agree, else lists of (3, H, W) / (H, W); indices (B,) int64."""
     images, masks, indices = zip(*batch, strict=True)
-    return _stack(images), _stack(masks), torch.tensor(indices, dtype=torch.int64)
+    return stack_or_list(images), stack_or_list(masks), torch.tensor(indices, dtype=torch.int64)
 
 
-def _stack(tensors: Sequence[Tensor]) -> Tensor | list[Tensor]:
+def stack_or_list(tensors: Sequence[Tensor]) -> Tensor | list[Tensor]:
     if len({t.shape for t in tensors}) == 1:
         return torch.stack(list(tensors))
     return list(tensors)

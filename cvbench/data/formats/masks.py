@@ -143,7 +143,7 @@ def pair_files(
     return [images[k] for k in keys], [masks[k] for k in keys]
 
 
-def _files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
+def list_files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
     """Files under ``folder`` (recursive) with one of ``suffixes``; hidden ones skipped."""
     wanted = tuple(s.lower() for s in suffixes)
     return sorted(
@@ -211,7 +211,7 @@ def mask_folders(
                 f"and masks root/{masks_dir}/{split}/<image name>{mask_suffix}{mask_extension} "
                 f"with root = data.records.root={base}. cvbench never downloads data."
             )
-    mask_files = _files(mask_dir, [mask_extension])
+    mask_files = list_files(mask_dir, [mask_extension])
     if mask_dir == image_dir:  # masks next to the images: tell them apart by the suffix
         if not mask_suffix:
             raise ValueError(
@@ -221,7 +221,7 @@ def mask_folders(
         mask_files = [p for p in mask_files if p.stem.endswith(mask_suffix)]
     masked = set(mask_files)
     images: dict[str, Path] = {}
-    for path in _files(image_dir, image_suffixes):
+    for path in list_files(image_dir, image_suffixes):
         if path in masked:
             continue
         key = _key(path, image_dir)

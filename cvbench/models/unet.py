@@ -5,7 +5,9 @@ The encoder is ``depth`` stages of 2x2 max pooling and a double 3x3 conv block (
 twice, padding 1, so unlike the paper's valid convolutions no border is lost); widths double
 at each stage. Each decoder stage halves the width with a 1x1 convolution, upsamples
 bilinearly (``align_corners=False``) to exactly the skip's size, concatenates the skip and
-applies a double conv block; a 1x1 head gives the class logits.
+applies a double conv block; a linear 1x1 head (no activation) gives ``out_channels`` maps:
+class logits for segmentation, regression targets for restoration (colorization: the ab
+channels; inpainting: RGB).
 
 Choices that differ from the paper, and why:
 
@@ -15,7 +17,7 @@ Choices that differ from the paper, and why:
   cheaper; both are linear and bilinear weights sum to 1, so the order does not change what
   the layer can express.
 - Inputs of any H, W: max pooling floors odd sizes (33 -> 16), and the decoder upsamples to
-  the skip's size (16 -> 33), so no padding is needed and the logits have the input's size.
+  the skip's size (16 -> 33), so no padding is needed and the output has the input's size.
   Sizes divisible by ``2 ** depth`` keep the pixel grids exactly aligned.
 """
 
@@ -84,7 +86,8 @@ class UNet(nn.Module):
 
     Args:
         in_channels: channels of the input image.
-        num_classes: number of classes K (logit channels).
+        out_channels: output channels: the number of classes K (logits) for segmentation
+            (``data.num_classes``), the number of predicted maps for regression.
         base_channels: width of the first (full-resolution) stage.
         depth: number of 2x2 poolings (and of decoder stages), >= 1.
         norm: "batch" (the default, as in most U-Net reimplementations), "group" (GroupNorm,
@@ -95,15 +98,16 @@ class UNet(nn.Module):
         self,
         *,
         in_channels: int = 3,
-        num_classes: int,
+        out_channels: int,
         base_channels: int = 16,
         depth: int = 4,
         norm: Norm = "batch",
     ) -> None:
         super().__init__()
-        if num_classes < 1:
+        if out_channels < 1:
             raise ValueError(
-                f"UNet: num_classes (data.num_classes) must be >= 1, got {num_classes}"
+                f"UNet: out_channels (model.out_channels; data.num_classes for segmentation) "
+                f"must be >= 1, got {out_channels}"
             )
         if depth < 1 or base_channels < 1:
             raise ValueError(
@@ -119,17 +123,17 @@ class UNet(nn.Module):
             for i in range(depth)
         )
         self.up = nn.ModuleList(UpBlock(widths[i + 1], norm) for i in reversed(range(depth)))
-        self.head = nn.Conv2d(widths[0], num_classes, 1)
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     def forward(self, images: Tensor) -> Tensor:
-        """Class logits at the input's resolution.
+        """Class logits (or regression maps) at the input's resolution.
 
         Args:
             images: (B, in_channels, H, W) float, normalized; any H, W >= 2**depth
                 (smaller ones pool to nothing).
 
         Returns:
-            (B, num_classes, H, W) float logits.
+            (B, out_channels, H, W) float, linear (no activation).
         """
         if min(images.shape[-2:]) < 2 ** len(self.down):
             raise ValueError(

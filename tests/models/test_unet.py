@@ -13,7 +13,7 @@ from cvbench.models.unet import UNet
 @pytest.mark.parametrize("size", [(32, 32), (33, 47), (17, 64), (8, 9)])
 @pytest.mark.parametrize("depth", [1, 3])
 def test_logits_at_input_size(size: tuple[int, int], depth: int) -> None:
-    net = UNet(num_classes=5, base_channels=4, depth=depth).eval()
+    net = UNet(out_channels=5, base_channels=4, depth=depth).eval()
     with torch.no_grad():
         logits = net(torch.randn(2, 3, *size))
     assert logits.shape == (2, 5, *size)
@@ -22,7 +22,7 @@ def test_logits_at_input_size(size: tuple[int, int], depth: int) -> None:
 
 @pytest.mark.parametrize("norm", ["batch", "group", "none"])
 def test_backward_gives_finite_grads_to_every_parameter(norm: str) -> None:
-    net = UNet(in_channels=1, num_classes=3, base_channels=4, depth=2, norm=norm)
+    net = UNet(in_channels=1, out_channels=3, base_channels=4, depth=2, norm=norm)
     logits = net(torch.randn(2, 1, 20, 28))
     F.cross_entropy(logits, torch.randint(0, 3, (2, 20, 28))).backward()
     for name, param in net.named_parameters():
@@ -33,7 +33,7 @@ def test_backward_gives_finite_grads_to_every_parameter(norm: str) -> None:
 
 def test_width_and_depth_set_the_parameter_count() -> None:
     def count(**kwargs: int) -> int:
-        return sum(p.numel() for p in UNet(num_classes=2, **kwargs).parameters())
+        return sum(p.numel() for p in UNet(out_channels=2, **kwargs).parameters())
 
     assert 1.7e6 < count(base_channels=16, depth=4) < 1.9e6
     assert 3.5 < count(base_channels=16, depth=4) / count(base_channels=16, depth=3) < 4.5
@@ -41,12 +41,12 @@ def test_width_and_depth_set_the_parameter_count() -> None:
 
 def test_input_smaller_than_the_pooling_is_rejected() -> None:
     with pytest.raises(ValueError, match="2\\*\\*depth = 16"):
-        UNet(num_classes=2, depth=4)(torch.randn(1, 3, 12, 40))
+        UNet(out_channels=2, depth=4)(torch.randn(1, 3, 12, 40))
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"num_classes": 0}, "num_classes"), ({"num_classes": 2, "norm": "layer"}, "norm")],
+    [({"out_channels": 0}, "out_channels"), ({"out_channels": 2, "norm": "layer"}, "norm")],
 )
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -73,7 +73,7 @@ def synthetic_batch() -> tuple[torch.Tensor, torch.Tensor]:
 def test_overfits_two_images() -> None:
     torch.manual_seed(0)
     images, masks = synthetic_batch()
-    net = UNet(num_classes=3, base_channels=8, depth=2)
+    net = UNet(out_channels=3, base_channels=8, depth=2)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(50):
         optimizer.zero_grad()

@@ -19,6 +19,11 @@ only (ADE20K: 0 becomes ignore, the rest minus 1). Each prediction has its label
 Prints ``miou``, ``pixel_acc``, ``mean_acc``, ``fwiou`` (percent, null where undefined),
 ``num_images``, ``per_class`` and the options used.
 
+restoration (BasicSR ``calculate_psnr`` / ``calculate_ssim``, see ``score_restoration``): ``--gt``
+and ``--pred`` are folders of 8-bit images matched by file name; ``--color y|rgb`` (default
+``y``, the Y of BT.601) and ``--crop-border N`` (default 0). Prints the mean ``psnr`` (dB) and
+``ssim``, ``num_images``, the options and ``per_image`` (``name``, ``psnr``, ``ssim``).
+
 In every case the same JSON goes to ``--out`` when given.
 
 Exit status: 0 on success; 1 when an input file is missing or malformed (one line
@@ -40,11 +45,13 @@ import numpy as np
 import torch
 
 from cvbench.cli.errors import EXIT_BAD_INPUT, reported_errors
+from cvbench.cli.score_restoration import score_restoration
 from cvbench.data import label_maps
 from cvbench.metrics.classification import guesses_rank, topk_error
 from cvbench.metrics.coco import coco_evaluate
 from cvbench.metrics.coco_files import IOU_TYPES, check_ground_truth, check_results
 from cvbench.metrics.ilsvrc_files import read_submission
+from cvbench.metrics.restoration import COLORS
 from cvbench.metrics.segmentation import confusion_matrix, segmentation_scores
 from cvbench.run.outputs import write_json
 
@@ -53,6 +60,7 @@ __all__ = [
     "main",
     "score_classification",
     "score_detection",
+    "score_restoration",
     "score_segmentation",
 ]
 
@@ -252,11 +260,22 @@ SCORERS: dict[str, Callable[..., dict[str, Any]]] = {
     "classification": score_classification,
     "detection": score_detection,
     "segmentation": score_segmentation,
+    "restoration": score_restoration,
+}
+
+# Options of one task only: flag -> (task, attribute of the parsed arguments).
+TASK_OPTIONS = {
+    "--iou-type": ("detection", "iou_type"),
+    "--num-classes": ("segmentation", "num_classes"),
+    "--ignore-index": ("segmentation", "ignore_index"),
+    "--reduce-zero-label": ("segmentation", "reduce_zero_label"),
+    "--color": ("restoration", "color"),
+    "--crop-border": ("restoration", "crop_border"),
 }
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The command line; argparse exits 2 on a wrong one."""
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser of ``cvbench score``: every task's options."""
     parser = argparse.ArgumentParser(
         prog="cvbench score",
         description="Score a predictions file against ground truth, as the task's devkit does.",
@@ -268,16 +287,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "segmentation: GT and PRED are folders of single-channel PNG label maps matched by "
             "file name (the *.png directly inside, not sub-folders), scored as one dataset-level "
             "confusion matrix (MMSegmentation IoUMetric); needs --num-classes. "
+            "restoration: GT and PRED are folders of 8-bit images matched by file name, scored "
+            "per image by PSNR and SSIM after rounding to 8 bits (BasicSR). "
             "Exit status: 0 scored, 1 missing or malformed input file, 2 wrong command line."
         ),
     )
     parser.add_argument("--task", required=True, choices=sorted(SCORERS))
-    parser.add_argument(
-        "--gt", required=True, type=Path, help="ground-truth file (segmentation: folder)"
-    )
-    parser.add_argument(
-        "--pred", required=True, type=Path, help="predictions file (segmentation: folder)"
-    )
+    parser.add_argument("--gt", required=True, type=Path, help="ground-truth file or folder")
+    parser.add_argument("--pred", required=True, type=Path, help="predictions file or folder")
     parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
     parser.add_argument(
         "--iou-type",
@@ -302,17 +319,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="segmentation: ground truth 0 becomes void and the rest minus 1 (ADE20K, as "
         "MMSegmentation); predictions are not mapped",
     )
+    parser.add_argument(
+        "--color",
+        choices=COLORS,
+        help="restoration: score the Y of BT.601 YCbCr (y, the default, the SR papers') or RGB",
+    )
+    parser.add_argument(
+        "--crop-border",
+        type=int,
+        metavar="N",
+        help="restoration: pixels removed from each side before scoring (default 0; SR papers: "
+        "the scale)",
+    )
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line; argparse exits 2 on a wrong one."""
+    parser = _parser()
     args = parser.parse_args(argv)
-    if args.iou_type is not None and args.task != "detection":
-        parser.error("--iou-type applies to --task detection only")
+    for flag, (task, attribute) in TASK_OPTIONS.items():
+        value = getattr(args, attribute)
+        if value is not None and value is not False and args.task != task:
+            parser.error(f"{flag} applies to --task {task} only")
+    if args.task == "restoration":
+        args.color = args.color or "y"
+        args.crop_border = 0 if args.crop_border is None else args.crop_border
+        if args.crop_border < 0:
+            parser.error(f"--crop-border {args.crop_border}: expected 0 or more")
     if args.task != "segmentation":
-        for flag, value in (
-            ("--num-classes", args.num_classes),
-            ("--ignore-index", args.ignore_index),
-            ("--reduce-zero-label", args.reduce_zero_label or None),
-        ):
-            if value is not None:
-                parser.error(f"{flag} applies to --task segmentation only")
         return args
     if args.num_classes is None:
         parser.error("--task segmentation needs --num-classes")
@@ -341,6 +376,10 @@ def main(argv: list[str]) -> None:
                 num_classes=args.num_classes,
                 ignore_index=args.ignore_index,
                 reduce_zero_label=args.reduce_zero_label,
+            )
+        elif args.task == "restoration":
+            result = score_restoration(
+                args.gt, args.pred, color=args.color, crop_border=args.crop_border
             )
         else:
             result = SCORERS[args.task](args.gt, args.pred)

@@ -27,6 +27,10 @@ DETECTORS = [m for m in MODELS if m.startswith("detection/")]
 INSTANCE_SEGMENTERS = [m for m in MODELS if m.startswith("instance/")]
 # Each trains a step and predicts in tests/models/test_segmentation_models.py.
 SEGMENTERS = [m for m in MODELS if m.startswith("segmentation/")]
+# Each builds and runs forward (and backward) in tests/models/test_restoration_models.py.
+RESTORERS = [
+    m for m in MODELS if m.startswith(("super_resolution/", "colorization/", "inpainting/"))
+]
 
 
 def test_config_tree_is_found() -> None:
@@ -35,7 +39,7 @@ def test_config_tree_is_found() -> None:
 
 
 def test_every_model_is_tested() -> None:
-    tested = CLASSIFIERS + DETECTORS + INSTANCE_SEGMENTERS + SEGMENTERS
+    tested = CLASSIFIERS + DETECTORS + INSTANCE_SEGMENTERS + SEGMENTERS + RESTORERS
     tested += ["localization/timm_resnet18"]
     assert sorted(tested) == MODELS
 
@@ -156,6 +160,8 @@ def experiment_overrides(experiment: str) -> list[str]:
             "data.records.instances.num_images={train: 8, val: 4, test: 4}",
             "data.batch_size=4",
         ]
+    if experiment.startswith(("super_resolution/", "colorization/", "inpainting/")):
+        return ["data.repeat=2", "data.batch_size=4"]
     if "digits" in experiment:
         return ["data.batch_size=4"]
     return ["++data.records.val_size=4", "data.batch_size=4"]

@@ -81,25 +81,36 @@ class HoleMasks:
     Args:
         max_boxes: up to this many boxes per mask.
         max_strokes: up to this many free-form strokes per mask.
+        box_size: (min, max) box side in pixels.
+        stroke_width: (min, max) brush width in pixels.
+        stroke_length: (min, max) length of a stroke's segments in pixels.
         max_fraction: the largest share of the image a mask may cover.
     """
 
-    def __init__(self, *, max_boxes: int = 2, max_strokes: int = 3, max_fraction: float = 0.5):
-        self.max_boxes = max_boxes
-        self.max_strokes = max_strokes
-        self.max_fraction = max_fraction
+    def __init__(
+        self,
+        *,
+        max_boxes: int = 2,
+        max_strokes: int = 3,
+        box_size: tuple[float, float] = (12, 48),
+        stroke_width: tuple[float, float] = (5, 15),
+        stroke_length: tuple[float, float] = (8, 32),
+        max_fraction: float = 0.5,
+    ) -> None:
+        self.shape = {
+            "max_boxes": max_boxes,
+            "max_strokes": max_strokes,
+            "box_size": tuple(box_size),
+            "stroke_width": tuple(stroke_width),
+            "stroke_length": tuple(stroke_length),
+            "max_fraction": max_fraction,
+        }
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> Sample:
         """``input`` (4, H, W): RGB with the hole at 0, then the mask (1 = missing);
         ``target`` = ``image`` (3, H, W)."""
         clean = to_tensor(image)
-        mask = hole_mask(
-            *image.shape[:2],
-            rng,
-            max_boxes=self.max_boxes,
-            max_strokes=self.max_strokes,
-            max_fraction=self.max_fraction,
-        )
+        mask = hole_mask(*image.shape[:2], rng, **self.shape)
         hole = torch.from_numpy(mask)[None].float()
         return {"input": torch.cat([clean * (1 - hole), hole]), "target": clean, "image": clean}
 

@@ -2,8 +2,10 @@
 
 The strokes follow the free-form masks of Yu et al., "Free-Form Image Inpainting with Gated
 Convolution" (DeepFill v2, ICCV 2019): a few polylines of random vertices, angles, lengths and
-brush widths, drawn with round joints. Written here because neither albumentations nor
-torchvision makes inpainting masks (albumentations' ``CoarseDropout`` only cuts boxes).
+brush widths, drawn with round joints. Sizes are in pixels, not fractions of the image, so the
+holes of whole test images are the size of those the network learned on training crops.
+Written here because neither albumentations nor torchvision makes inpainting masks
+(albumentations' ``CoarseDropout`` only cuts boxes).
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+Range = tuple[float, float]
 
-def random_boxes(
-    mask: np.ndarray, rng: np.random.Generator, *, count: int, size: tuple[float, float]
-) -> None:
+
+def random_boxes(mask: np.ndarray, rng: np.random.Generator, *, count: int, size: Range) -> None:
     """Set ``count`` random rectangles of ``mask`` (H, W) uint8 to 1, in place.
 
-    Each side is a fraction of the image's in ``size`` = (min, max).
+    Each side is drawn in ``size`` = (min, max) pixels (at most the image's side).
     """
     h, w = mask.shape
     for _ in range(count):
-        bh = max(1, int(rng.uniform(*size) * h))
-        bw = max(1, int(rng.uniform(*size) * w))
+        bh = int(np.clip(rng.uniform(*size), 1, h))
+        bw = int(np.clip(rng.uniform(*size), 1, w))
         top, left = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
         mask[top : top + bh, left : left + bw] = 1
 
@@ -32,9 +34,9 @@ def random_strokes(
     rng: np.random.Generator,
     *,
     count: int,
-    vertices: tuple[int, int] = (4, 12),
-    width: tuple[float, float] = (0.03, 0.08),
-    length: tuple[float, float] = (0.05, 0.2),
+    width: Range,
+    length: Range,
+    vertices: tuple[int, int] = (4, 10),
 ) -> None:
     """Draw ``count`` free-form strokes into ``mask`` (H, W) uint8 as 1, in place.
 
@@ -42,19 +44,18 @@ def random_strokes(
         mask: the mask to draw into.
         rng: the random source.
         count: number of strokes.
+        width: (min, max) brush width in pixels.
+        length: (min, max) length of each segment in pixels.
         vertices: (min, max) vertices of a stroke's polyline.
-        width: (min, max) brush width as a fraction of the shorter image side.
-        length: (min, max) segment length as a fraction of the shorter image side.
     """
     h, w = mask.shape
-    side = min(h, w)
     for _ in range(count):
         x, y = float(rng.uniform(0, w)), float(rng.uniform(0, h))
-        brush = max(1, int(rng.uniform(*width) * side))
+        brush = max(1, int(rng.uniform(*width)))
         angle = rng.uniform(0, 2 * np.pi)
         for _ in range(int(rng.integers(vertices[0], vertices[1] + 1))):
             angle += rng.uniform(-np.pi / 3, np.pi / 3)
-            step = rng.uniform(*length) * side
+            step = rng.uniform(*length)
             nx = float(np.clip(x + step * np.cos(angle), 0, w - 1))
             ny = float(np.clip(y + step * np.sin(angle), 0, h - 1))
             cv2.line(mask, (int(x), int(y)), (int(nx), int(ny)), 1, brush)
@@ -69,7 +70,9 @@ def hole_mask(
     *,
     max_boxes: int = 2,
     max_strokes: int = 3,
-    box_size: tuple[float, float] = (0.1, 0.3),
+    box_size: Range = (12, 48),
+    stroke_width: Range = (5, 15),
+    stroke_length: Range = (8, 32),
     max_fraction: float = 0.5,
 ) -> np.ndarray:
     """A random hole mask of boxes and strokes, never empty, covering at most ``max_fraction``.
@@ -79,7 +82,9 @@ def hole_mask(
         rng: the random source (seed it per image for a fixed test set).
         max_boxes: up to this many boxes (0..max_boxes, drawn at random).
         max_strokes: up to this many strokes (at least one shape overall).
-        box_size: (min, max) box side as a fraction of the image side.
+        box_size: (min, max) box side in pixels.
+        stroke_width: (min, max) brush width in pixels.
+        stroke_length: (min, max) length of a stroke's segments in pixels.
         max_fraction: masks covering more of the image are drawn again.
 
     Returns:
@@ -94,6 +99,6 @@ def hole_mask(
         boxes = int(rng.integers(0, max_boxes + 1))
         strokes = int(rng.integers(0 if boxes else 1, max_strokes + 1))
         random_boxes(mask, rng, count=boxes, size=box_size)
-        random_strokes(mask, rng, count=strokes)
+        random_strokes(mask, rng, count=strokes, width=stroke_width, length=stroke_length)
         if 0 < mask.mean() <= max_fraction:
             return mask.astype(bool)

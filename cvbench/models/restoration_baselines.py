@@ -53,9 +53,15 @@ class Bicubic(nn.Module):
 
     Args:
         scale: integer upscaling factor s >= 1 (``${data.scale}``).
+        uint8: treat the images as 8-bit, as the benchmarks' MATLAB scripts do on uint8
+            images: inputs are snapped to the 8-bit grid first (undoing float32 noise) and
+            outputs rounded half away from zero (MATLAB's ``uint8``), clamped to [0, 255], then
+            divided by 255 again. Without it the output is the exact float resize, which 8-bit
+            scoring then rounds half to even: the two differ on exact ties, which integer
+            inputs and bicubic weights (multiples of 1/128 at x2) produce.
     """
 
-    def __init__(self, *, scale: int) -> None:
+    def __init__(self, *, scale: int, uint8: bool = True) -> None:
         super().__init__()
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise ValueError(
@@ -63,6 +69,7 @@ class Bicubic(nn.Module):
                 f">= 1, got {scale!r}"
             )
         self.scale = scale
+        self.uint8 = uint8
 
     def forward(self, images: Tensor) -> Tensor:
         """Upsample.
@@ -71,9 +78,14 @@ class Bicubic(nn.Module):
             images: (B, C, h, w) float low-resolution images in [0, 1].
 
         Returns:
-            (B, C, h * s, w * s) float, not clamped, no gradient.
+            (B, C, h * s, w * s) float, no gradient; in [0, 1] on the 8-bit grid with
+            ``uint8``, else not clamped.
         """
-        return matlab_imresize(images, self.scale)
+        if not self.uint8:
+            return matlab_imresize(images, self.scale)
+        levels = torch.round(images.detach().double() * 255)
+        resized = matlab_imresize(levels, self.scale)
+        return (torch.floor(resized.clamp(0, 255) + 0.5) / 255).to(images.dtype)
 
 
 class Gray(nn.Module):

@@ -75,7 +75,7 @@ def test_model_config_builds_and_runs(make_cfg, name: str) -> None:
 def test_bicubic_equals_matlab_imresize(scale: int, size: tuple[int, int]) -> None:
     generator = torch.Generator().manual_seed(scale)
     images = torch.rand(2, 3, *size, generator=generator, dtype=torch.float64)
-    output = Bicubic(scale=scale)(images)
+    output = Bicubic(scale=scale, uint8=False)(images)
     assert output.shape == (2, 3, size[0] * scale, size[1] * scale)
     assert output.dtype == torch.float64
     for image, out in zip(images, output, strict=True):
@@ -85,16 +85,40 @@ def test_bicubic_equals_matlab_imresize(scale: int, size: tuple[int, int]) -> No
 
 def test_bicubic_keeps_dtype_constants_and_scale_one() -> None:
     images = torch.full((1, 3, 6, 7), 0.25)
-    output = Bicubic(scale=2)(images)
+    output = Bicubic(scale=2, uint8=False)(images)
     assert output.dtype == torch.float32
     torch.testing.assert_close(output, torch.full((1, 3, 12, 14), 0.25))
     ramp = torch.rand(1, 3, 5, 5)
-    assert torch.equal(Bicubic(scale=1)(ramp), ramp)
+    assert torch.equal(Bicubic(scale=1, uint8=False)(ramp), ramp)
     # MATLAB overshoots at a step edge (negative cubic lobes), it does not clamp
     step = torch.zeros(1, 1, 4, 8, dtype=torch.float64)
     step[..., 4:] = 1.0
-    upsampled = Bicubic(scale=4)(step)
+    upsampled = Bicubic(scale=4, uint8=False)(step)
     assert upsampled.min() < 0 and upsampled.max() > 1
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bicubic_on_8bit_images_is_matlab_on_uint8(scale: int) -> None:
+    """8-bit images (float32 k / 255) give MATLAB's uint8 result exactly: rounded half away
+    from zero, clamped, ties included (integer inputs hit them at x2)."""
+    levels = np.random.default_rng(scale).integers(0, 256, size=(9, 11, 3), dtype=np.uint8)
+    images = torch.from_numpy(levels).permute(2, 0, 1)[None].float() / 255
+    output = Bicubic(scale=scale)(images)
+    expected = imresize_reference(levels, scale)  # uint8 in, uint8 out
+    got = torch.round(output[0].double() * 255).permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_bicubic_rounds_ties_half_away_from_zero() -> None:
+    """At x2 the cubic weights are multiples of 1/128: a column of 64 among zeros gives
+    29 * 64 / 128 = 14.5 next to it, which MATLAB's uint8 makes 15 (half to even: 14)."""
+    levels = np.zeros((4, 8), dtype=np.uint8)
+    levels[:, 4] = 64
+    exact = imresize_reference(levels.astype(np.float64), 2)
+    assert (exact == 14.5).any()
+    output = Bicubic(scale=2)(torch.from_numpy(levels)[None, None].float() / 255)
+    got = torch.round(output[0, 0].double() * 255).numpy()
+    np.testing.assert_array_equal(got[exact == 14.5], 15)
 
 
 # --- learned super-resolution models ---
@@ -243,3 +267,21 @@ def test_mean_fill_known_answers() -> None:
     assert torch.equal(output[2], torch.full((3, 2, 2), 0.5))
     with pytest.raises(ValueError, match="RGB \\+ mask"):
         MeanFill()(torch.rand(1, 3, 4, 4))
+
+
+def test_residual_starts_as_its_base_and_learns_from_there() -> None:
+    from cvbench.models.residual import Residual
+    from cvbench.models.unet import UNet
+
+    torch.manual_seed(0)
+    model = Residual(net=UNet(in_channels=4, out_channels=3, depth=2), base=MeanFill())
+    inputs = torch.rand(2, 4, 16, 16)
+    inputs[:, 3] = (inputs[:, 3] > 0.6).float()
+    inputs[:, :3] *= 1 - inputs[:, 3:]
+    torch.testing.assert_close(model(inputs), MeanFill()(inputs), rtol=0, atol=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    F.l1_loss(model(inputs), torch.rand(2, 3, 16, 16)).backward()
+    optimizer.step()
+    assert not torch.equal(model(inputs), MeanFill()(inputs))
+    with pytest.raises(ValueError, match="no Conv2d"):
+        Residual(net=torch.nn.Identity(), base=MeanFill())

@@ -34,9 +34,7 @@ as for ``cvbench train`` and ``cvbench eval``; 2 for a wrong command line (argpa
 from __future__ import annotations
 
 import argparse
-import errno
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ import numpy as np
 import torch
 
 from cvbench.cli.errors import EXIT_BAD_INPUT, reported_errors
+from cvbench.cli.folders import FolderKind, matched_names
 from cvbench.cli.score_restoration import score_restoration
 from cvbench.data import label_maps
 from cvbench.metrics.classification import guesses_rank, topk_error
@@ -128,39 +127,13 @@ def score_detection(gt: Path, pred: Path, *, iou_type: str = "bbox") -> dict[str
     }
 
 
-def label_map_names(folder: Path) -> list[str]:
-    """Sorted names of the ``*.png`` files directly in ``folder`` (any case of ``.png``).
-
-    Raises:
-        FileNotFoundError: no such folder.
-        ValueError: ``folder`` is a file, or holds no PNG.
-    """
-    if not folder.exists():
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(folder))
-    if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder; --task segmentation scores folders of PNGs")
-    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
-    if not names:
-        raise ValueError(f"{folder}: no *.png label maps in this folder (sub-folders not read)")
-    return names
-
-
-def _matched_names(gt: Path, pred: Path) -> list[str]:
-    """The file names of both folders, which must be the same; otherwise the first odd one."""
-    gt_names, pred_names = label_map_names(gt), label_map_names(pred)
-    missing = sorted(set(gt_names) - set(pred_names))
-    if missing:
-        raise ValueError(
-            f"{pred / missing[0]}: missing; every ground-truth label map ({gt / missing[0]}) "
-            f"needs a prediction of the same file name ({len(missing)} missing in all)"
-        )
-    extra = sorted(set(pred_names) - set(gt_names))
-    if extra:
-        raise ValueError(
-            f"{pred / extra[0]}: no ground truth {gt / extra[0]} for this prediction "
-            f"({len(extra)} extra in all); the folders must hold the same file names"
-        )
-    return gt_names
+LABEL_MAPS = FolderKind(
+    task="segmentation",
+    suffixes=(".png",),
+    files="label maps",
+    described="*.png label maps",
+    prediction="prediction",
+)
 
 
 def _check_values(
@@ -215,7 +188,7 @@ def score_segmentation(
         FileNotFoundError, ValueError: a missing folder or file, an extra file, a size
             mismatch, an unreadable or RGB PNG, or an out-of-range value; naming the file.
     """
-    names = _matched_names(gt, pred)
+    names = matched_names(gt, pred, LABEL_MAPS)
     total = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     gt_values_seen: set[int] = set()
     for name in names:

@@ -11,62 +11,27 @@ refused rather than silently truncated. Pixels are scored as stored (no EXIF rot
 
 from __future__ import annotations
 
-import errno
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from cvbench.cli.folders import FolderKind, matched_names
 from cvbench.data.formats.images import read_rgb
 from cvbench.data.formats.masks import IMAGE_SUFFIXES
 from cvbench.metrics.restoration import RestorationMetric
 
-__all__ = ["image_names", "score_restoration"]
+__all__ = ["IMAGES", "score_restoration"]
 
 
-def image_names(folder: Path) -> list[str]:
-    """Sorted names of the image files directly in ``folder`` (``IMAGE_SUFFIXES``, any case).
-
-    Raises:
-        FileNotFoundError: no such folder.
-        ValueError: ``folder`` is a file, or holds no image.
-    """
-    if not folder.exists():
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(folder))
-    if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder; --task restoration scores folders of images")
-    names = sorted(
-        p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
-    if not names:
-        raise ValueError(
-            f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder "
-            "(sub-folders are not read)"
-        )
-    return names
-
-
-def _matched_names(gt: Path, pred: Path) -> list[str]:
-    """The file names of both folders, which must be the same; otherwise the first odd one."""
-    gt_names, pred_names = image_names(gt), image_names(pred)
-    missing = sorted(set(gt_names) - set(pred_names))
-    if missing:
-        stem = Path(missing[0]).stem
-        near = [n for n in pred_names if Path(n).stem == stem]
-        hint = f"; found {pred / near[0]}: names must match, extension included" if near else ""
-        raise ValueError(
-            f"{pred / missing[0]}: missing; every ground-truth image ({gt / missing[0]}) needs "
-            f"an output of the same file name ({len(missing)} missing in all){hint}"
-        )
-    extra = sorted(set(pred_names) - set(gt_names))
-    if extra:
-        raise ValueError(
-            f"{pred / extra[0]}: no ground truth {gt / extra[0]} for this output "
-            f"({len(extra)} extra in all); the folders must hold the same file names"
-        )
-    return gt_names
+IMAGES = FolderKind(
+    task="restoration",
+    suffixes=IMAGE_SUFFIXES,
+    files="images",
+    described=f"image files ({', '.join(IMAGE_SUFFIXES)})",
+    prediction="output",
+)
 
 
 def _as_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -96,7 +61,7 @@ def score_restoration(
             the SSIM window; naming the file.
     """
     metric = RestorationMetric(color=color, crop_border=crop_border)
-    names = _matched_names(gt, pred)
+    names = matched_names(gt, pred, IMAGES)
     for index, name in enumerate(names):
         target = read_rgb(gt / name)
         output = read_rgb(pred / name)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import skimage.color
 import skimage.data
+from conftest import run_cli
 from matlab_reference import imresize_reference
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
@@ -125,3 +126,37 @@ def test_inpainting_run_keeps_known_pixels_and_fixed_masks(make_cfg, tmp_path: P
     assert first["test/baseline_psnr"] == again["test/baseline_psnr"]
     assert first["test/psnr"] != again["test/psnr"]
     assert first["test/color"] == "rgb" and first["test/num_images"] == 2
+
+
+@pytest.mark.slow
+def test_ddp_cpu_restoration_eval_equals_single_process(make_cfg, tmp_path: Path) -> None:
+    """Three test photos on two processes: one shard is padded with a repeated image, which is
+    scored once; every number equals the one-process evaluation."""
+    run_train(
+        make_cfg(
+            "experiment=super_resolution/photos_edsr_x2",
+            "data.records.test=[chelsea,flower,coffee]",
+            *TINY,
+        )
+    )
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    results = {}
+    for name, extra in (("single", ()), ("ddp", ("trainer=ddp_cpu",))):
+        run_dir = tmp_path / name
+        done = run_cli(
+            "eval",
+            f"ckpt_path={ckpt}",
+            f"paths.data_dir={tmp_path / 'data'}",
+            "data.batch_size=1",
+            *extra,
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = json.loads((run_dir / "metrics.json").read_text())
+    single, ddp = results["single"], results["ddp"]
+    assert single["test/num_images"] == ddp["test/num_images"] == 3
+    for key in ("psnr", "ssim", "baseline_psnr", "baseline_ssim"):
+        assert ddp[f"test/{key}"] == pytest.approx(single[f"test/{key}"], abs=1e-9), key
+    tables = [(tmp_path / r / "test_per_image.csv").read_text() for r in results]
+    assert tables[0] == tables[1]

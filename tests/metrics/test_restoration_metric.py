@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo import run_two_processes
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import Tensor
 from torch.utils.data import DistributedSampler
@@ -394,21 +394,11 @@ def _ddp_worker(rank: int, world: int, init_file: str, out: str, shards: list | 
         dist.destroy_process_group()
 
 
-def _run_two_processes(tmp_path: Path, shards: list | None = None) -> list[dict]:
-    mp.start_processes(
-        _ddp_worker,
-        args=(2, str(tmp_path / "init"), str(tmp_path), shards),
-        nprocs=2,
-        start_method="fork",
-    )
-    return [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in range(2)]
-
-
 @pytest.mark.timeout(120)
 def test_two_processes_gather_once(tmp_path: Path) -> None:
     """Two gloo processes over 7 images of different sizes (rank 1's shard repeats image 0):
     every rank computes what one process computes on the 7 images."""
-    results = _run_two_processes(tmp_path)
+    results = run_two_processes(_ddp_worker, tmp_path)
     pairs = [random_pair(60 + i, size) for i, size in enumerate(SIZES)]
     single = RestorationMetric(crop_border=2)
     update_all(single, pairs, list(range(7)), batch=3)
@@ -428,7 +418,7 @@ def test_two_processes_gather_once(tmp_path: Path) -> None:
 def test_two_processes_one_without_images(tmp_path: Path) -> None:
     """A process that scored no image (torchmetrics sends an empty float32 placeholder for its
     states) still gathers with the other's float64 states."""
-    results = _run_two_processes(tmp_path, shards=[[2, 0], []])
+    results = run_two_processes(_ddp_worker, tmp_path, shards=[[2, 0], []])
     pairs = [random_pair(60 + i, size) for i, size in enumerate(SIZES)]
     expected = expected_per_image([pairs[0], pairs[2]], crop=2)
     for got in results:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo import run_two_processes
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from torch.utils.data import DistributedSampler
 from torchmetrics.classification import MulticlassJaccardIndex
@@ -416,21 +416,11 @@ def _ddp_worker(rank: int, world: int, init_file: str, out: str, shards: list | 
         dist.destroy_process_group()
 
 
-def _run_two_processes(tmp_path: Path, shards: list | None = None) -> list[dict]:
-    mp.start_processes(
-        _ddp_worker,
-        args=(2, str(tmp_path / "init"), str(tmp_path), shards),
-        nprocs=2,
-        start_method="fork",
-    )
-    return [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in range(2)]
-
-
 @pytest.mark.timeout(120)
 def test_two_processes_gather_once(tmp_path: Path) -> None:
     """Two gloo processes, 7 images of different sizes (rank 1's shard repeats image 0): every
     rank computes what one process computes on the 7 images."""
-    results = _run_two_processes(tmp_path)
+    results = run_two_processes(_ddp_worker, tmp_path)
     pairs = random_pairs(10, SIZES, 5)
     expected = metric_of(pairs, 5, batch=3).compute()
     hist = sk_confusion(pairs, 5)
@@ -448,7 +438,7 @@ def test_two_processes_gather_once(tmp_path: Path) -> None:
 def test_two_processes_one_without_images(tmp_path: Path) -> None:
     """A process that scored no image (torchmetrics sends an empty float32 placeholder for its
     states) still gathers with the other's int64 states."""
-    results = _run_two_processes(tmp_path, shards=[[2, 0], []])
+    results = run_two_processes(_ddp_worker, tmp_path, shards=[[2, 0], []])
     pairs = random_pairs(10, SIZES, 5)
     hist = sk_confusion([pairs[0], pairs[2]], 5)
     for got in results:

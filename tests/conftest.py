@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -52,6 +53,26 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_config(name, overrides, tmp_path / run, tmp_path / "data")
 
     return make
+
+
+def eval_single_and_ddp(ckpt: Path, tmp_path: Path, *overrides: str) -> dict[str, dict]:
+    """``cvbench eval`` of ``ckpt`` as one process and as two (``trainer=ddp_cpu``), into
+    ``tmp_path/single`` and ``tmp_path/ddp``; each run's ``metrics.json`` by name."""
+    results = {}
+    for name, extra in (("single", ()), ("ddp", ("trainer=ddp_cpu",))):
+        run_dir = tmp_path / name
+        done = run_cli(
+            "eval",
+            f"ckpt_path={ckpt}",
+            f"paths.data_dir={tmp_path / 'data'}",
+            *overrides,
+            *extra,
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = json.loads((run_dir / "metrics.json").read_text())
+    return results
 
 
 def run_cli(

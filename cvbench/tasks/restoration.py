@@ -109,6 +109,7 @@ class RestorationTask(TaskModule):
         self.color = color
         self.crop_border = crop_border
         self.test_outputs: dict[str, Any] = {}
+        self._val_baseline: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
         self.losses = nn.ModuleDict({f"{s}_loss": MeanMetric() for s in ("train", *EVAL_STAGES)})
         self.metrics = nn.ModuleDict(
             {
@@ -157,7 +158,7 @@ class RestorationTask(TaskModule):
             self.losses[f"{stage}_loss"].update(loss, weight=len(inputs))
             restored = self.degradation.compose(inputs, outputs)
             self.metrics[f"{stage}_metrics"].update(restored, images, indices)
-            if self.baseline is not None:
+            if self.baseline is not None and not (stage == "val" and self._val_baseline):
                 reference = self.degradation.compose(inputs, self.baseline(inputs))
                 self.metrics[f"{stage}_baseline"].update(reference, images, indices)
 
@@ -175,17 +176,15 @@ class RestorationTask(TaskModule):
         }
         per_image = {row["index"]: dict(row) for row in metric.last_per_image}
         if self.baseline is not None:
-            reference = self.metrics[f"{stage}_baseline"]
-            scores = reference.compute()
+            scores, rows = self._baseline_scores(stage)
             values[f"{stage}/baseline_psnr"] = scores["psnr"]
             values[f"{stage}/baseline_ssim"] = scores["ssim"]
-            for row in reference.last_per_image:
+            for row in rows:
                 if row["index"] in per_image:
                     per_image[row["index"]] |= {
                         "baseline_psnr": row["psnr"],
                         "baseline_ssim": row["ssim"],
                     }
-            reference.reset()
         if stage == "test":
             self.test_outputs = {"per_image": [per_image[i] for i in sorted(per_image)]}
         metric.reset()
@@ -193,6 +192,19 @@ class RestorationTask(TaskModule):
         values[f"{stage}/crop_border"] = float(self.crop_border)
         values[f"{stage}/quantization"] = "8-bit"  # outputs rounded to 0..255 before scoring
         return values
+
+    def _baseline_scores(self, stage: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The baseline's scores and per-image rows of ``stage``. The baseline has no weights
+        and the evaluation samples are fixed, so validation keeps its first full epoch's
+        scores and later epochs skip the baseline (not the sanity check's few batches)."""
+        if stage == "val" and self._val_baseline:
+            return self._val_baseline
+        reference = self.metrics[f"{stage}_baseline"]
+        scored = reference.compute(), reference.last_per_image
+        reference.reset()
+        if stage == "val" and not self.trainer.sanity_checking:
+            self._val_baseline = scored
+        return scored
 
     def log_epoch(self, stage: str) -> None:
         loss_metric = self.losses[f"{stage}_loss"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import eval_single_and_ddp
 from fakes_detection import write_coco, write_voc, write_yolo
 from hydra.utils import instantiate
 from pycocotools.coco import COCO
@@ -130,19 +130,7 @@ def test_wrong_num_classes_names_the_key(make_cfg, tmp_path: Path) -> None:
 def test_ddp_cpu_detection_eval_equals_single_process(make_cfg, tmp_path: Path) -> None:
     run_train(make_cfg("data=shapes", TINY_SHAPES, *FCOS))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    results = {}
-    for name, extra in (("single", ()), ("ddp", ("trainer=ddp_cpu",))):
-        run_dir = tmp_path / name
-        done = run_cli(
-            "eval",
-            f"ckpt_path={ckpt}",
-            f"paths.data_dir={tmp_path / 'data'}",
-            *extra,
-            f"hydra.run.dir={run_dir}",
-            cwd=tmp_path,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        results[name] = json.loads((run_dir / "metrics.json").read_text())
+    results = eval_single_and_ddp(ckpt, tmp_path)
     single, ddp = results["single"], results["ddp"]
     assert single["test/num_images"] == ddp["test/num_images"] == 7  # the padded image once
     for key in COCO_STATS:

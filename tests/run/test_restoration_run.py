@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import skimage.color
 import skimage.data
-from conftest import run_cli
+from conftest import eval_single_and_ddp
 from matlab_reference import imresize_reference
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
@@ -140,20 +140,7 @@ def test_ddp_cpu_restoration_eval_equals_single_process(make_cfg, tmp_path: Path
         )
     )
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    results = {}
-    for name, extra in (("single", ()), ("ddp", ("trainer=ddp_cpu",))):
-        run_dir = tmp_path / name
-        done = run_cli(
-            "eval",
-            f"ckpt_path={ckpt}",
-            f"paths.data_dir={tmp_path / 'data'}",
-            "data.batch_size=1",
-            *extra,
-            f"hydra.run.dir={run_dir}",
-            cwd=tmp_path,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        results[name] = json.loads((run_dir / "metrics.json").read_text())
+    results = eval_single_and_ddp(ckpt, tmp_path, "data.batch_size=1")
     single, ddp = results["single"], results["ddp"]
     assert single["test/num_images"] == ddp["test/num_images"] == 3
     for key in ("psnr", "ssim", "baseline_psnr", "baseline_ssim"):

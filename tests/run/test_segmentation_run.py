@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_cli
+from conftest import eval_single_and_ddp, run_cli
 from hydra.utils import instantiate
 from PIL import Image
 from sklearn.metrics import confusion_matrix
@@ -117,20 +117,8 @@ def test_sliding_window_eval_runs_at_label_size(make_cfg, tmp_path: Path) -> Non
 def test_ddp_cpu_segmentation_eval_equals_single_process(make_cfg, tmp_path: Path) -> None:
     run_train(make_cfg(*TINY_SHAPES, *UNET))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    results = {}
-    for name, extra in (("single", ()), ("ddp", ("trainer=ddp_cpu",))):
-        run_dir = tmp_path / name
-        done = run_cli(
-            "eval",
-            f"ckpt_path={ckpt}",
-            f"paths.data_dir={tmp_path / 'data'}",
-            "data.batch_size=1",  # the same numerics per image on either side
-            *extra,
-            f"hydra.run.dir={run_dir}",
-            cwd=tmp_path,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        results[name] = json.loads((run_dir / "metrics.json").read_text())
+    # data.batch_size=1: the same numerics per image on either side
+    results = eval_single_and_ddp(ckpt, tmp_path, "data.batch_size=1")
     single, ddp = results["single"], results["ddp"]
     assert single["test/num_images"] == ddp["test/num_images"] == 7  # the padded image once
     for key in ("miou", "pixel_acc", "mean_acc", "fwiou"):

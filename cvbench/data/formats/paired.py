@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cvbench.data.formats.images import read_rgb
 from cvbench.data.formats.masks import IMAGE_SUFFIXES, list_files
@@ -57,7 +58,8 @@ class PairedFiles:
                 message names both files.
         """
         lr = read_rgb(self.lr_paths[index])
-        hr_h, hr_w = self.load(index).shape[:2]
+        with Image.open(self.hr_paths[index]) as hr:  # the header only: no second decode
+            hr_w, hr_h = hr.size
         want = (hr_h // self.scale, hr_w // self.scale)
         if lr.shape[:2] != want:
             raise ValueError(

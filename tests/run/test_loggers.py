@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import wandb
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cvbench.run.train import run_train
@@ -25,6 +26,9 @@ def test_logger_many_offline(make_cfg, tmp_path: Path, monkeypatch) -> None:
     scalar = events.Scalars("test/top1_error")
     assert scalar[-1].value == pytest.approx(metrics["test/top1_error"], rel=1e-6)
 
+    # run.finish() hands the records to wandb's service process, which writes
+    # the file on its own schedule; teardown waits for it to finish writing.
+    wandb.teardown()
     offline = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
     (run_file,) = offline[0].glob("run-*.wandb")  # what `wandb sync` uploads

@@ -23,6 +23,14 @@ HELPERS = Path(__file__).resolve().parent / "helpers"
 TEST_OVERRIDES = ("++callbacks.progress_bar=null", "++callbacks.model_summary=null")
 
 
+@pytest.fixture(autouse=True)
+def _own_results_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs record into the test's own store (tmp_path), never into one the environment
+    names."""
+    monkeypatch.delenv("CVBENCH_DB", raising=False)
+    monkeypatch.delenv("CVBENCH_ROOT", raising=False)
+
+
 def compose_config(
     config_name: str, overrides: Sequence[str], run_dir: Path, data_dir: Path
 ) -> DictConfig:
@@ -35,6 +43,7 @@ def compose_config(
                 *TEST_OVERRIDES,
                 f"paths.output_dir={run_dir}",
                 f"paths.data_dir={data_dir}",
+                f"paths.results_db={run_dir.parent / 'cvbench.db'}",
                 *overrides,
             ],
             return_hydra_config=True,

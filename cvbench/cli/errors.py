@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 
 from hydra.errors import InstantiationException
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cvbench.run.callbacks import NonFiniteLossError
 from cvbench.run.outputs import RunDirectoryInUse
@@ -20,6 +21,11 @@ USER_ERRORS = (
     RunDirectoryInUse,
 )
 EXIT_BAD_INPUT = 1  # exit status of every user error; argparse uses 2 for a wrong command line
+EXIT_SIGTERM = 128 + 15  # as a shell reports a process ended by SIGTERM
+
+
+class RunFailed(RuntimeError):
+    """A run of a multirun failed; raised instead of exiting, so the sweep goes on."""
 
 
 def one_line(err: BaseException) -> str:
@@ -44,14 +50,25 @@ def root_cause(err: BaseException) -> BaseException:
 
 
 @contextlib.contextmanager
-def reported_errors() -> Iterator[None]:
+def reported_errors(*, in_sweep: bool = False) -> Iterator[None]:
     """Print user errors as ``error: <message>`` and exit ``EXIT_BAD_INPUT``;
-    ``CVBENCH_TRACEBACK=1`` re-raises."""
+    ``CVBENCH_TRACEBACK=1`` re-raises.
+
+    Args:
+        in_sweep: the run is one job of a multirun: raise :class:`RunFailed` instead of
+            exiting, so Hydra records the job as failed and runs the next one.
+    """
     try:
         yield
+    except SIGTERMException:
+        # Lightning stops training on SIGTERM by raising SystemExit() with no code (status 0).
+        print("error: terminated by SIGTERM", file=sys.stderr)
+        sys.exit(EXIT_SIGTERM)
     except (*USER_ERRORS, InstantiationException) as err:
         cause = root_cause(err)
         if os.environ.get("CVBENCH_TRACEBACK") or not isinstance(cause, USER_ERRORS):
             raise
         print(f"error: {one_line(cause)}", file=sys.stderr)
+        if in_sweep:
+            raise RunFailed(one_line(cause)) from None
         sys.exit(EXIT_BAD_INPUT)

@@ -15,12 +15,30 @@ COMMANDS = {
         "cvbench.cli.score",
         "score a predictions file: cvbench score --task ... --gt ... --pred ...",
     ),
+    "bench": (
+        "cvbench.cli.bench",
+        "run a suite, skipping what is done: cvbench bench suite=NAME",
+    ),
+    "leaderboard": (
+        "cvbench.cli.leaderboard",
+        "tables from the results store: cvbench leaderboard [task=] [dataset=] [format=]",
+    ),
+    "compare": (
+        "cvbench.cli.compare",
+        "two runs or experiments, against seed noise: cvbench compare A B",
+    ),
+    "reproduce": (
+        "cvbench.cli.reproduce",
+        "published results and whether cvbench reproduces them: cvbench reproduce [NAME]",
+    ),
 }
-HYDRA_COMMANDS = ("train", "eval")
+HYDRA_COMMANDS = ("train", "eval", "bench")
 
 USAGE = (
-    "usage: cvbench {train,eval,score} ...\n\n"
-    + "\n".join(f"  {name:6} {help_}" for name, (_, help_) in COMMANDS.items())
+    "usage: cvbench {"
+    + ",".join(COMMANDS)
+    + "} ...\n\n"
+    + "\n".join(f"  {name:11} {help_}" for name, (_, help_) in COMMANDS.items())
     + "\n\nHydra's own options work after train and eval, e.g. `cvbench train --help`."
 )
 

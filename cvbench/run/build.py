@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cvbench.run.callbacks import ConfigInCheckpoint
+from cvbench.run.stats import RunStats
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -30,19 +31,26 @@ def build_task(cfg: DictConfig) -> pl.LightningModule:
     )
 
 
-def build_trainer(cfg: DictConfig, *, store_config: bool = True) -> pl.Trainer:
-    """The Lightning trainer with the config's callbacks (the group's and the task's) and loggers.
+def build_trainer(
+    cfg: DictConfig, *, store_config: bool = True, identity: dict | None = None
+) -> pl.Trainer:
+    """The Lightning trainer with the config's callbacks (the group's and the task's), the
+    run's cost measurements, and the loggers.
 
     Args:
         cfg: the run's config.
-        store_config: add the callback that writes the config into every checkpoint.
+        store_config: add the callback that writes the config (and ``identity``: experiment,
+            model, overrides) into every checkpoint.
+        identity: what the results store identifies the run by.
     """
     callbacks = instantiate_all(cfg.get("callbacks")) + instantiate_all(cfg.task.get("callbacks"))
+    callbacks.append(RunStats())
     if store_config:
         callbacks.append(
             ConfigInCheckpoint(
                 raw=OmegaConf.to_container(cfg, resolve=False),
                 resolved=OmegaConf.to_container(cfg, resolve=True),
+                identity=identity or {},
             )
         )
     loggers = instantiate_all(cfg.get("logger"))

@@ -36,15 +36,23 @@ class ConfigInCheckpoint(pl.Callback):
     """Write the run's config into every checkpoint under ``checkpoint["cvbench"]``.
 
     Args:
-        config: the composed config as plain containers (``resolved``: values; ``raw``: with
-            interpolations, so ``cvbench eval`` can re-resolve paths for its own run).
+        raw: the composed config as plain containers with interpolations, so ``cvbench
+            eval`` can re-resolve paths for its own run.
+        resolved: the same with values.
+        identity: experiment, model and overrides the run was composed from, so the results
+            store can file an evaluation of the checkpoint under them.
     """
 
-    def __init__(self, *, raw: dict, resolved: dict) -> None:
+    def __init__(self, *, raw: dict, resolved: dict, identity: dict | None = None) -> None:
         self.raw = raw
         self.resolved = resolved
+        self.identity = identity or {}
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        checkpoint["cvbench"] = {"config": self.raw, "resolved_config": self.resolved}
+        checkpoint["cvbench"] = {
+            "config": self.raw,
+            "resolved_config": self.resolved,
+            "identity": self.identity,
+        }

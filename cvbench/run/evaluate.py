@@ -13,11 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 from cvbench.run.record import record_run, stage_metrics
 
 # Always this run's own, never the stored run's: where it writes and what it logs to.
-OWN_KEYS = ("paths", "logger", "callbacks", "ckpt_path", "run_name")
+OWN_KEYS = ("paths", "logger", "callbacks", "ckpt_path", "run_name", "run_id")
 
 
-def stored_config(ckpt_path: str | Path) -> DictConfig:
-    """The config a cvbench checkpoint carries (with its interpolations).
+def stored_run(ckpt_path: str | Path) -> tuple[DictConfig, dict]:
+    """The config a cvbench checkpoint carries (with its interpolations), and what the
+    results store identified its training run by (experiment, model, overrides).
 
     Raises:
         FileNotFoundError: no file at ``ckpt_path``.
@@ -32,7 +33,8 @@ def stored_config(ckpt_path: str | Path) -> DictConfig:
             f"ckpt_path={path} holds no cvbench config (key 'cvbench'): it was not written by "
             f"`cvbench train`, so the run cannot be rebuilt from it"
         )
-    return OmegaConf.create(checkpoint["cvbench"]["config"])
+    stored = checkpoint["cvbench"]
+    return OmegaConf.create(stored["config"]), dict(stored.get("identity", {}))
 
 
 def overridden_keys(overrides: list[str]) -> list[str]:
@@ -72,5 +74,13 @@ def run_eval(cfg: DictConfig, overrides: list[str]) -> dict[str, float]:
     Returns:
         the ``test/...`` metrics.
     """
-    cfg = merge_for_eval(stored_config(cfg.ckpt_path), cfg, overrides)
-    return record_run(cfg, partial(test_checkpoint, cfg.ckpt_path), store_config=False)
+    stored, identity = stored_run(cfg.ckpt_path)
+    cfg = merge_for_eval(stored, cfg, overrides)
+    identity = {**identity, "overrides": overrides}
+    return record_run(
+        cfg,
+        partial(test_checkpoint, cfg.ckpt_path),
+        store_config=False,
+        kind="eval",
+        identity=identity,
+    )

@@ -10,9 +10,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
+from cvbench.bench.store import ResultsStore
 from cvbench.run.build import build_task, build_trainer, close_loggers, log_config
 from cvbench.run.env import environment_record
 from cvbench.run.outputs import claim_run_dir, flat_metrics, write_json, write_text
+from cvbench.run.results import RecordedRun, hydra_identity, new_record
+from cvbench.run.stats import RunStats, parameter_count, peak_memory_mb
 
 Work = Callable[[pl.Trainer, pl.LightningModule, pl.LightningDataModule], dict[str, float]]
 
@@ -22,38 +25,92 @@ def stage_metrics(task: pl.LightningModule, stage: str) -> dict[str, float]:
     return flat_metrics(task.results.get(stage, {}))
 
 
-def record_run(cfg: DictConfig, work: Work, *, store_config: bool) -> dict[str, float]:
-    """Run ``work`` on the objects ``cfg`` builds and record it in ``cfg.paths.output_dir``.
+def open_results(cfg: DictConfig) -> ResultsStore | None:
+    """The results store ``paths.results_db`` for the main process; None on the other
+    processes and when ``paths.results_db`` is null."""
+    path = cfg.paths.get("results_db")
+    if not path or rank_zero_only.rank != 0:
+        return None
+    return ResultsStore(path)
+
+
+def run_costs(trainer: pl.Trainer | None, task: pl.LightningModule | None) -> dict[str, float]:
+    """Throughput, FLOPs, parameters and peak memory as far as the run got."""
+    costs: dict[str, float] = {}
+    if task is not None:
+        costs["params"] = parameter_count(task.net)
+        costs["peak_memory_mb"] = peak_memory_mb(task.device)
+    stats = [c for c in (trainer.callbacks if trainer else []) if isinstance(c, RunStats)]
+    if stats:
+        costs["train_images_per_s"] = stats[0].train_images_per_s
+        costs["flops_per_image"] = stats[0].flops_per_image
+    return costs
+
+
+def record_run(
+    cfg: DictConfig,
+    work: Work,
+    *,
+    store_config: bool,
+    kind: str = "train",
+    identity: dict | None = None,
+) -> dict[str, float]:
+    """Run ``work`` on the objects ``cfg`` builds and record it in ``cfg.paths.output_dir``
+    and in the results store ``cfg.paths.results_db``.
 
     Writes ``config.yaml`` and ``environment.json`` before the work and ``metrics.json`` after
     it (main process only); a directory that already holds a run is refused first, and a
-    failed run writes no ``metrics.json``.
+    failed run writes no ``metrics.json``. The store's record is ``running`` from the start
+    and ends ``completed`` or ``failed`` (with the error, Ctrl-C included).
 
     Args:
         cfg: the run's config.
         work: does the training and/or testing and returns the final metrics.
         store_config: write the config into every checkpoint (training runs).
+        kind: "train" or "eval", as recorded.
+        identity: experiment, model and overrides of the run (default: Hydra's choices).
     """
     run_dir = Path(cfg.paths.output_dir)
+    identity = hydra_identity() if identity is None else identity
+    store = None
     if rank_zero_only.rank == 0:
         claim_run_dir(run_dir)
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
+        store = open_results(cfg)
+    env = environment_record() if rank_zero_only.rank == 0 else {}
+    recorded = RecordedRun(store, new_record(cfg, kind=kind, identity=identity, env=env))
+    trainer = task = None
+    try:
+        if cfg.get("seed") is not None:
+            pl.seed_everything(cfg.seed, workers=True)
+        datamodule = instantiate(cfg.data)
+        task = build_task(cfg)
+        trainer = build_trainer(cfg, store_config=store_config, identity=identity)
+        if trainer.is_global_zero:
+            write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+            write_json(run_dir / "environment.json", env)
+        log_config(trainer, cfg)
+        metrics = work_with_loggers(work, trainer, task, datamodule)
+        if trainer.is_global_zero:
+            write_json(run_dir / "metrics.json", metrics)
+    except BaseException as err:
+        recorded.failed(err, **run_costs(trainer, task))
+        raise
+    else:
+        recorded.completed(metrics, **run_costs(trainer, task))
+    finally:
+        if store is not None:
+            store.close()
+    return metrics
 
-    datamodule = instantiate(cfg.data)
-    task = build_task(cfg)
-    trainer = build_trainer(cfg, store_config=store_config)
-    if trainer.is_global_zero:
-        write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        write_json(run_dir / "environment.json", environment_record())
-    log_config(trainer, cfg)
 
+def work_with_loggers(
+    work: Work, trainer: pl.Trainer, task: pl.LightningModule, datamodule: pl.LightningDataModule
+) -> dict[str, float]:
+    """``work``, then the loggers closed (as failed when it raised)."""
     failed = True
     try:
         metrics = work(trainer, task, datamodule)
         failed = False
     finally:
         close_loggers(trainer, failed=failed)
-    if trainer.is_global_zero:
-        write_json(run_dir / "metrics.json", metrics)
     return metrics

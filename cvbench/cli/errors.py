@@ -8,9 +8,8 @@ import sys
 from collections.abc import Iterator
 
 from hydra.errors import InstantiationException
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from cvbench.run.callbacks import NonFiniteLossError
+from cvbench.run.errors import NonFiniteLossError
 from cvbench.run.outputs import RunDirectoryInUse
 
 USER_ERRORS = (
@@ -60,8 +59,11 @@ def reported_errors(*, in_sweep: bool = False) -> Iterator[None]:
     """
     try:
         yield
-    except SIGTERMException:
+    except SystemExit as err:
         # Lightning stops training on SIGTERM by raising SystemExit() with no code (status 0).
+        lightning = sys.modules.get("pytorch_lightning.utilities.exceptions")
+        if lightning is None or not isinstance(err, lightning.SIGTERMException):
+            raise
         print("error: terminated by SIGTERM", file=sys.stderr)
         sys.exit(EXIT_SIGTERM)
     except (*USER_ERRORS, InstantiationException) as err:

@@ -7,9 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
+from cvbench.run.errors import NonFiniteLossError
 
 
 class FiniteLossGuard(pl.Callback):

@@ -24,6 +24,9 @@ def fit_and_test(
     if cfg.get("train", True):
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         metrics |= stage_metrics(task, "train") | stage_metrics(task, "val")
+        best = getattr(trainer.checkpoint_callback, "best_model_score", None)
+        if best is not None:  # what checkpoint selection saw: a sweep's natural objective
+            metrics[f"{cfg.task.monitor}_best"] = float(best)
     if cfg.get("test", True):
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         if best is None and cfg.get("train", True) and not trainer.fast_dev_run:
@@ -40,7 +43,8 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
         cfg: the composed config of ``conf/train.yaml``.
 
     Returns:
-        the final metrics: last epoch's ``train/...`` and ``val/...``, and ``test/...`` of the
-        best checkpoint (of the last weights under ``trainer.fast_dev_run``).
+        the final metrics: last epoch's ``train/...`` and ``val/...``, the best value of the
+        monitored metric over epochs (``val/top1_error_best``), and ``test/...`` of the best
+        checkpoint (of the last weights under ``trainer.fast_dev_run``).
     """
     return record_run(cfg, partial(fit_and_test, cfg), store_config=True)

@@ -12,13 +12,13 @@ import pytest
 
 from cvbench.bench.store import ResultsStore, RunRecord, StoreError, open_store
 
-RUNS_PER_WRITER = 150
+RUNS_PER_WRITER = 300
 
 
-def write_runs(path: str, writer: int, start: mp.Event) -> None:
+def write_runs(path: str, writer: int, start: mp.Barrier) -> None:
     """One writer process: start and end RUNS_PER_WRITER runs, as fast as it can."""
     store = ResultsStore(path)
-    start.wait()
+    start.wait()  # both writers begin together, so their transactions interleave
     for i in range(RUNS_PER_WRITER):
         run_id = f"w{writer}-{i:04d}"
         store.start(RunRecord(run_id=run_id, run_name=f"writer{writer}", seed=i, task="t"))
@@ -31,11 +31,10 @@ def test_two_writers_at_once_lose_no_record(tmp_path: Path) -> None:
     path = str(tmp_path / "cvbench.db")
     ResultsStore(path).close()
     ctx = mp.get_context("spawn")
-    start = ctx.Event()
+    start = ctx.Barrier(2)
     writers = [ctx.Process(target=write_runs, args=(path, w, start)) for w in (1, 2)]
     for p in writers:
         p.start()
-    start.set()  # both begin together, so their transactions interleave
     for p in writers:
         p.join(timeout=120)
         assert p.exitcode == 0

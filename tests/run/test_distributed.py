@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from cvbench.bench.store import ResultsStore
 from cvbench.run.train import run_train
 
 # 0.1995 of the 1,797 digits: a 359-image test split. Odd, so DistributedSampler pads one
@@ -39,13 +40,28 @@ def test_ddp_cpu_test_metrics_equal_single_process(make_cfg, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_ddp_cpu_training_writes_one_run(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+def test_ddp_cpu_multirun_writes_one_run_and_one_record_per_trial(tmp_path: Path) -> None:
+    """`cvbench train -m trainer=ddp_cpu seed=1,2`: two processes per trial, yet one run
+    directory and one results-store record per trial, never one per process."""
+    sweep = tmp_path / "sweep"
     done = run_cli(
-        "train", "trainer=ddp_cpu", "debug=limit", f"hydra.run.dir={run_dir}", cwd=tmp_path
+        "train",
+        "-m",
+        "trainer=ddp_cpu",
+        "seed=1,2",
+        "debug=limit",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert 0 <= metrics["test/top1_error"] <= 100
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no directory per process
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    for job in ("0", "1"):
+        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        assert 0 <= metrics["test/top1_error"] <= 100
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+    runs = ResultsStore(tmp_path / "outputs" / "cvbench.db").runs()
+    assert sorted((r.seed, r.status, Path(r.run_dir).name) for r in runs) == [
+        (1, "completed", "0"),
+        (2, "completed", "1"),
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs", "sweep"]

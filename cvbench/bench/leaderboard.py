@@ -72,6 +72,9 @@ class Row:
     seeds: list[int | None] = field(default_factory=list)
     metrics: dict[str, Stat] = field(default_factory=dict)
     costs: dict[str, Stat] = field(default_factory=dict)
+    # The variant's overrides that tell this row from the other rows of its experiment and
+    # model (a suite's shared overrides, common to all of them, are not shown).
+    distinct: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -80,8 +83,8 @@ class Row:
 
     @property
     def label(self) -> str:
-        """The experiment, followed by the variant's overrides when it has any."""
-        return " ".join([self.experiment, *self.variant])
+        """The experiment, followed by the overrides that tell the row from its siblings."""
+        return " ".join([self.experiment, *self.distinct])
 
 
 @dataclass
@@ -216,6 +219,18 @@ def build_row(key: RowKey, runs: Sequence[RunRecord], columns: Sequence[str]) ->
     return row
 
 
+def mark_distinct(rows: Sequence[Row]) -> None:
+    """Set each row's :attr:`Row.distinct`: its variant less the overrides that every row of
+    the same experiment and model has."""
+    siblings: dict[tuple[str, str | None], list[Row]] = {}
+    for row in rows:
+        siblings.setdefault((row.experiment, row.model), []).append(row)
+    for group in siblings.values():
+        common = set.intersection(*(set(r.variant) for r in group))
+        for row in group:
+            row.distinct = tuple(o for o in row.variant if o not in common)
+
+
 def sort_key(row: Row, primary: str, direction: str) -> tuple[int, float, str, str]:
     """Best first; a row without the primary metric (or NaN) last; ties by label, model."""
     mean = row.metrics[primary].mean
@@ -239,6 +254,7 @@ def build_table(task: str, dataset: str | None, records: Sequence[RunRecord]) ->
             record
         )
     rows = [build_row(key, runs, columns) for key, runs in groups.items()]
+    mark_distinct(rows)
     rows.sort(key=lambda row: sort_key(row, primary, direction))
     return Table(task, dataset, primary, direction, columns, rows, dict(sorted(left_out.items())))
 

@@ -130,7 +130,7 @@ def markdown_table(table: Table) -> str:
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(align) + "|")
     for rank, row in enumerate(table.rows, 1):
-        label = f"`{row.experiment}`" + "".join(f" `{o}`" for o in row.variant)
+        label = f"`{row.experiment}`" + "".join(f" `{o}`" for o in row.distinct)
         line = [str(rank), _md_escape(label), _md_escape(row.model or MISSING), *cells(table, row)]
         lines.append("| " + " | ".join(line) + " |")
     if not table.rows:

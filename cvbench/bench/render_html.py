@@ -112,7 +112,7 @@ def html_table(table: Table) -> str:
             *(row.costs[c].mean for c in COSTS),
         ]
         label = f"<code>{escape(row.experiment)}</code>" + "".join(
-            f" <code>{escape(o)}</code>" for o in row.variant
+            f" <code>{escape(o)}</code>" for o in row.distinct
         )
         shown = [str(rank), label, escape(row.model or "-"), *map(escape, cells(table, row))]
         body.append(

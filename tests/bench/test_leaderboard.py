@@ -161,6 +161,25 @@ def test_overrides_other_than_seed_make_separate_rows(store: ResultsStore) -> No
     assert "| 1 | `classification/a` `optim.lr=0.01` |" in leaderboard_text(store.runs())
 
 
+def test_overrides_every_row_of_an_experiment_shares_are_not_shown(store: ResultsStore) -> None:
+    """A suite's shared overrides (the same in every row of an experiment) stay out of the
+    labels; only what tells rows apart is shown."""
+    shared = ("trainer.max_epochs=1", "callbacks.progress_bar=null")
+    for lr, error in (("0.1", 10.0), ("0.01", 8.0)):
+        add_run(store, f"a-{lr}", "classification/a", {"test/top1_error": error},
+                overrides=(*shared, f"optim.lr={lr}"))  # fmt: skip
+    add_run(store, "b", "classification/b", {"test/top1_error": 9.0}, overrides=shared)
+    (table,) = build_tables(store.runs())
+    assert [r.label for r in table.rows] == [
+        "classification/a optim.lr=0.01",
+        "classification/b",
+        "classification/a optim.lr=0.1",
+    ]
+    text = leaderboard_text(store.runs())
+    assert "| 2 | `classification/b` | classification/small_cnn |" in text
+    assert "max_epochs" not in text
+
+
 def test_columns_are_the_task_leaderboard_keys_that_runs_record(store: ResultsStore) -> None:
     keys = task_config("detection")["leaderboard"]
     coco = {k: 30.0 + i for i, k in enumerate(keys) if k != "test/voc_map_50"}

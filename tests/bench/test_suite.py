@@ -1,0 +1,156 @@
+"""Suites: planning from YAML, and `cvbench bench` running only what the store lacks, also
+after Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CONF, HELPERS, run_cli
+
+from cvbench.bench.store import ResultsStore
+from cvbench.bench.suite import hash_runs, plan_suite, suite_path
+
+# Hydra's list syntax: each override quoted, since it holds a "=".
+QUICK = '["trainer.max_epochs=1","trainer.limit_train_batches=3","trainer.limit_val_batches=2"]'
+
+
+def write_suite(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_a_suite_expands_to_experiments_x_grid_x_seeds(tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path / "s.yaml",
+        """
+seeds: [0, 1]
+overrides: [trainer.max_epochs=1]
+runs:
+  - experiment: classification/digits_small_cnn
+    grid: {optim.lr: [0.001, 0.01]}
+  - experiment: segmentation/shapes_unet
+    seeds: [5]
+    overrides: [data.batch_size=4]
+""",
+    )
+    runs = plan_suite(suite, overrides=["trainer=cpu"])
+    digits, unet = "classification/digits_small_cnn", "segmentation/shapes_unet"
+    assert [(r.experiment, r.seed, r.overrides[1:-1]) for r in runs] == [
+        (digits, 0, ["optim.lr=0.001"]),
+        (digits, 1, ["optim.lr=0.001"]),
+        (digits, 0, ["optim.lr=0.01"]),
+        (digits, 1, ["optim.lr=0.01"]),
+        (unet, 5, ["data.batch_size=4"]),
+    ]
+    assert all(r.overrides[0] == "trainer.max_epochs=1" for r in runs)
+    assert all(r.overrides[-1] == "trainer=cpu" for r in runs)
+    assert runs[0].label == "classification/digits_small_cnn seed=0 optim.lr=0.001"
+    assert [r.seed for r in plan_suite(suite, seeds=[3])] == [3, 3, 3]
+    hash_runs(runs, CONF)
+    assert len({r.config_hash for r in runs}) == 5  # seed and lr both change the hash
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("runs:\n  - seeds: [1]\n", r"runs\[0\] needs an `experiment:`"),
+        ("runs:\n  - experiment: a\n    seed: 1\n", r"runs\[0\]: unknown keys \['seed'\]"),
+        ("run:\n  - experiment: a\n", r"unknown keys \['run'\]"),
+        ("runs:\n  - experiment: a\n    seeds: 3\n", r"runs\[0\]: seeds must be a list"),
+    ],
+)
+def test_a_wrong_suite_is_refused_naming_the_file_and_run(tmp_path, text, message) -> None:
+    suite = write_suite(tmp_path / "bad.yaml", text)
+    with pytest.raises(ValueError, match=f"{suite}.*{message}|{message}"):
+        plan_suite(suite)
+
+
+def test_unknown_suite_lists_the_suites_and_a_bad_experiment_fails_before_running(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(
+        FileNotFoundError, match=r"suite=nope: no file .*suites in conf/bench/: .*smoke"
+    ):
+        suite_path("nope", CONF)
+    suite = write_suite(tmp_path / "s.yaml", "runs:\n  - experiment: classification/nope\n")
+    with pytest.raises(ValueError, match="`classification/nope seed=0` does not compose"):
+        hash_runs(plan_suite(suite), CONF)
+
+
+def test_the_smoke_suite_composes_every_run() -> None:
+    runs = plan_suite(suite_path("smoke", CONF))
+    hash_runs(runs, CONF)
+    tasks = {r.experiment.split("/")[0] for r in runs}
+    assert tasks == {p.name for p in (CONF / "experiment").iterdir()} - {"repro"}
+    assert {r.seed for r in runs} == {0, 1} and len({r.config_hash for r in runs}) == len(runs)
+
+
+def completed_and_running(db: Path) -> tuple[list, list]:
+    if not db.exists():
+        return [], []
+    runs = ResultsStore(db).runs(reap=False)
+    return [r for r in runs if r.status == "completed"], [r for r in runs if r.status == "running"]
+
+
+@pytest.mark.slow
+def test_interrupted_suite_runs_only_the_rest_next_time(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during the second
+    of three runs: the first stays completed, the second is recorded failed, and the next
+    `cvbench bench` runs the second and third only."""
+    suite = write_suite(
+        tmp_path / "three.yaml",
+        "seeds: [0, 1, 2]\n"
+        "overrides: [callbacks.progress_bar=null, trainer.num_sanity_val_steps=0]\n"
+        "runs:\n  - experiment: classification/digits_small_cnn\n",
+    )
+    command = [sys.executable, "-m", "cvbench", "bench", f"suite={suite}", f"overrides={QUICK}"]
+    env = {**os.environ, "PYTHONPATH": str(HELPERS)}
+    db = tmp_path / "outputs" / "cvbench.db"
+    bench = subprocess.Popen(
+        command, cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not all(completed_and_running(db)):  # one run completed, the next running
+            assert bench.poll() is None, bench.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "the suite never reached its second run"
+            time.sleep(0.2)
+        os.killpg(bench.pid, signal.SIGINT)
+        output = bench.communicate(timeout=120)[0]
+    finally:
+        if bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+    assert bench.returncode == 130, output[-3000:]
+    assert "the same command runs the rest" in output
+    first = ResultsStore(db).runs()
+    assert [(r.seed, r.status) for r in first] == [(0, "completed"), (1, "failed")]
+    assert first[1].error.startswith("interrupted")
+
+    again = run_cli("bench", f"suite={suite}", f"overrides={QUICK}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "3 runs, 1 already completed" in again.stdout + again.stderr
+    runs = ResultsStore(db).runs()
+    assert [(r.seed, r.status) for r in runs] == [
+        (0, "completed"),
+        (1, "failed"),
+        (1, "completed"),
+        (2, "completed"),
+    ]
+    assert runs[0].run_id == first[0].run_id  # the completed run was not run again
+    assert "| 1 | `classification/digits_small_cnn` |" in again.stdout + again.stderr
+    assert "| 3 |" in again.stdout + again.stderr  # n = 3 seeds in the leaderboard
+
+    third = run_cli("bench", f"suite={suite}", f"overrides={QUICK}", cwd=tmp_path)
+    assert third.returncode == 0 and "0 to run" in third.stdout + third.stderr
+    assert len(ResultsStore(db).runs()) == 4
+
+    board = run_cli("leaderboard", f"db={db}", cwd=tmp_path)
+    assert board.returncode == 0, board.stderr
+    assert "classification · digits" in board.stdout and "Left out: 1 failed" in board.stdout

@@ -6,6 +6,12 @@ ranking, so one pass gives every k, and per-image results can be deduplicated by
 (a distributed sampler pads shards with repeated samples; each index is counted once).
 
 Ties: classes are ranked by score, then by class index (stable, lower index first).
+
+Non-finite scores: an image whose score row has any NaN or +-inf (a diverged model) is wrong at
+every k: its target rank is ``NOT_RANKED`` and its guesses are all ``NO_GUESS`` (-1, which
+matches no label). Sorting would otherwise rank NaN first and could call it a right guess.
+
+Processes that saw no image gather like the others (``cvbench.metrics.gather``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,15 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from cvbench.metrics.gather import gather_states
+
 NOT_RANKED = torch.iinfo(torch.int64).max
+NO_GUESS = -1  # the guess of a non-finite score row; ``PAD`` of ilsvrc_files, never a label
+
+
+def finite_rows(scores: Tensor) -> Tensor:
+    """(N,) bool: rows of ``scores`` (N, C) without NaN or +-inf; only these can be right."""
+    return torch.isfinite(scores).all(dim=1)
 
 
 def target_rank(scores: Tensor, target: Tensor) -> Tensor:
@@ -26,14 +40,18 @@ def target_rank(scores: Tensor, target: Tensor) -> Tensor:
         target: (N,) int64 in [0, C).
 
     Returns:
-        (N,) int64: classes with a higher score, plus tied classes with a lower index.
+        (N,) int64: classes with a higher score, plus tied classes with a lower index;
+        ``NOT_RANKED`` (wrong at every k) where the row has a NaN or +-inf.
 
     >>> target_rank(torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.5, 0.0]]), torch.tensor([2, 1])).tolist()
     [1, 1]
+    >>> target_rank(torch.tensor([[0.1, float("nan"), 0.2]]), torch.tensor([1])) == NOT_RANKED
+    tensor([True])
     """
     s_t = scores.gather(1, target[:, None])
     lower_index = torch.arange(scores.shape[1], device=scores.device)[None, :] < target[:, None]
-    return ((scores > s_t) | ((scores == s_t) & lower_index)).sum(dim=1)
+    rank = ((scores > s_t) | ((scores == s_t) & lower_index)).sum(dim=1)
+    return torch.where(finite_rows(scores), rank, NOT_RANKED)
 
 
 def top_guesses(scores: Tensor, k: int) -> Tensor:
@@ -44,12 +62,13 @@ def top_guesses(scores: Tensor, k: int) -> Tensor:
         k: number of guesses, at most C.
 
     Returns:
-        (N, k) int64 class ids.
+        (N, k) int64 class ids; ``NO_GUESS`` (-1) throughout a row with a NaN or +-inf.
 
-    >>> top_guesses(torch.tensor([[0.2, 0.5, 0.5, 0.1]]), 3).tolist()
-    [[1, 2, 0]]
+    >>> top_guesses(torch.tensor([[0.2, 0.5, 0.5, 0.1], [0.2, float("nan"), 0.5, 0.1]]), 3).tolist()
+    [[1, 2, 0], [-1, -1, -1]]
     """
-    return torch.argsort(scores, dim=1, descending=True, stable=True)[:, :k]
+    guesses = torch.argsort(scores, dim=1, descending=True, stable=True)[:, :k]
+    return torch.where(finite_rows(scores)[:, None], guesses, NO_GUESS)
 
 
 def guesses_rank(guesses: Tensor, target: Tensor) -> Tensor:
@@ -107,7 +126,8 @@ class TopKError(Metric):
     ``per_image()`` gives the deduplicated per-image results in dataset-index order (those of
     every process are in ``last_images`` after ``compute``); with
     ``keep_guesses`` they include each image's ``max(topk)`` best classes (the predictions
-    file of the ILSVRC devkit).
+    file of the ILSVRC devkit). An image whose scores have a NaN or +-inf is wrong at every k,
+    its guesses all ``NO_GUESS`` (-1).
 
     Args:
         topk: the k values to report; k larger than the number of classes is dropped.
@@ -121,7 +141,7 @@ class TopKError(Metric):
     def __init__(
         self, *, topk: tuple[int, ...] = (1, 5), num_classes: int, keep_guesses: bool = False
     ) -> None:
-        super().__init__()
+        super().__init__(dist_sync_fn=gather_states)
         self.topk = tuple(k for k in topk if k <= num_classes) or (1,)
         self.keep_guesses = keep_guesses
         self.last_images: dict[str, Tensor] = {}
@@ -136,7 +156,7 @@ class TopKError(Metric):
         """Add a batch.
 
         Args:
-            scores: (B, C) float logits.
+            scores: (B, C) float logits; a row with a NaN or +-inf counts as wrong.
             target: (B,) int64 class ids.
             index: (B,) int64 dataset indices.
             loss: (B,) float per-sample loss.

@@ -17,6 +17,7 @@ from torchmetrics.utilities import dim_zero_cat
 
 from cvbench.metrics.coco import CocoScores, coco_evaluate, engine_classes
 from cvbench.metrics.coco_files import IOU_TYPES
+from cvbench.metrics.gather import gather_states
 
 
 @dataclass
@@ -87,7 +88,8 @@ class CocoMAP(Metric):
 
     Each image gets a slot, ``(rank << 40) + counter`` (rank of this process, counter of this
     metric); its detections carry the slot, and for an index seen more than once only the
-    copy with the smallest slot is kept.
+    copy with the smallest slot is kept. A process that saw no image gathers like the others
+    (``cvbench.metrics.gather``).
 
     With ``iou_types`` ``("bbox", "segm")`` each detection's mask is binarized and encoded as
     COCO RLE at ``update`` (no dense mask is kept): its bytes are appended to one uint8 state
@@ -117,7 +119,7 @@ class CocoMAP(Metric):
         iou_types: Sequence[str] = ("bbox",),
         mask_threshold: float = 0.5,
     ) -> None:
-        super().__init__()
+        super().__init__(dist_sync_fn=gather_states)
         engine_classes(engine)
         self.ground_truth = ground_truth
         self.engine = engine

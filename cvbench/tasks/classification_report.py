@@ -2,6 +2,7 @@
 
 - ``test_predictions.txt`` / ``test_labels.txt``: the ILSVRC devkit's submission and ground-truth
   files (one line per test image, in dataset order), so ``cvbench score`` re-scores the run;
+  an image whose scores had a NaN or inf guesses ``num_classes``, no class (scored wrong);
 - ``test_per_class.csv``: images and top-1 error per class;
 - ``test_confusion_matrix.png``: row-normalised confusion matrix (up to ``max_matrix_classes``);
 - ``test_samples.png``: the first test images with their label and top-1 guess.
@@ -22,7 +23,25 @@ import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from cvbench.metrics.classification import NO_GUESS  # noqa: E402
 from cvbench.run.outputs import write_text  # noqa: E402
+
+
+def submission_guesses(guesses: np.ndarray, num_classes: int) -> np.ndarray:
+    """Guesses as the devkit's predictions file takes them (non-negative ids).
+
+    Args:
+        guesses: (N, k) int class ids best first, ``NO_GUESS`` (-1) throughout the row of an
+            image whose scores had a NaN or inf.
+        num_classes: C; labels are 0..C-1.
+
+    Returns:
+        (N, k) int: ``NO_GUESS`` replaced by C, an id that no label has (scored wrong).
+
+    >>> submission_guesses(np.array([[2, 0], [-1, -1]]), 3).tolist()
+    [[2, 0], [3, 3]]
+    """
+    return np.where(guesses == NO_GUESS, num_classes, guesses)
 
 
 def confusion_matrix(target: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -108,21 +127,25 @@ class ClassificationReport(pl.Callback):
         classes = [str(c) for c in records.classes]
         index = per_image["index"].numpy()
         target = per_image["target"].numpy()
-        guesses = per_image["guesses"].numpy()
+        no_class = len(classes)
+        guesses = submission_guesses(per_image["guesses"].numpy(), no_class)
+        names = [*classes, "no guess"]
         out = self.output_dir
         write_text(out / "test_labels.txt", "".join(f"{t}\n" for t in target))
         write_text(
             out / "test_predictions.txt", "".join(" ".join(map(str, g)) + "\n" for g in guesses)
         )
-        matrix = confusion_matrix(target, guesses[:, 0], len(classes))
+        matrix = confusion_matrix(target, guesses[:, 0], no_class + 1)  # last column: no guess
         self._write_per_class(matrix, classes, out / "test_per_class.csv")
         if len(classes) <= self.max_matrix_classes:
-            plot_confusion(matrix, classes, out / "test_confusion_matrix.png")
+            shown_names = names if matrix[:, no_class].any() else classes
+            k = len(shown_names)
+            plot_confusion(matrix[:k, :k], shown_names, out / "test_confusion_matrix.png")
         if self.num_samples:
             shown = range(min(self.num_samples, len(index)))
             plot_samples(
                 [records.load(int(index[i])) for i in shown],
-                [(classes[target[i]], classes[guesses[i, 0]]) for i in shown],
+                [(classes[target[i]], names[guesses[i, 0]]) for i in shown],
                 out / "test_samples.png",
             )
 

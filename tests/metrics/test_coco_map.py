@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo import run_two_processes
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -691,18 +691,47 @@ def test_cocomap_with_no_detections_and_no_update() -> None:
     assert_equal_to_reference(out, reference(gt, []))
 
 
-def _ddp_worker(rank: int, world: int, init_file: str, out: str) -> None:
+def _gloo_case(case: str) -> tuple[dict, list[dict], list[dict[str, torch.Tensor]]]:
+    """Ground truth, COCO results and the detector's predictions of a two-process test:
+    ``random`` (15 images), ``no_detections`` (the random case with none), ``segm``
+    (``segm_case``, masks as bool (N, H, W) at the image's size)."""
+    if case == "segm":
+        gt, results = segm_case()
+        preds = predictions(gt, results)
+        for image, pred in zip(gt["images"], preds, strict=True):
+            rles = [r["segmentation"] for r in results if r["image_id"] == image["id"]]
+            pred["masks"] = torch.from_numpy(mask_utils.decode(rles)).permute(2, 0, 1).bool()
+        return gt, results, preds
+    gt, results = random_case(10, num_images=15)
+    if case == "no_detections":
+        results = []
+    return gt, results, predictions(gt, results)
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out: str, shards: list | None) -> None:
     torch.set_num_threads(1)  # a forked child must not use the parent's OpenMP pool
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        gt, results = random_case(10, num_images=15)
-        preds = predictions(gt, results)
-        metric = CocoMAP(ground_truth=ground_truth_of(gt))
-        shard = list(DistributedSampler(range(15), num_replicas=world, rank=rank, shuffle=False))
+        case, shards = shards if shards is not None else ("random", None)
+        gt, _, preds = _gloo_case(case)
+        iou_types = ("bbox", "segm") if case == "segm" else ("bbox",)
+        metric = CocoMAP(ground_truth=ground_truth_of(gt), iou_types=iou_types)
+        if shards is None:
+            sampler = DistributedSampler(range(15), num_replicas=world, rank=rank, shuffle=False)
+            shard = list(sampler)
+        else:
+            shard = shards[rank]
         update_in_batches(metric, preds, shard, batch=2)
         result = metric.compute()
         Path(out, f"{rank}.json").write_text(
-            json.dumps({"stats": result, "results": metric.last_results})
+            json.dumps(
+                {
+                    "stats": result,
+                    "results": metric.last_results,
+                    "segm_results": metric.last_segm_results,
+                    "image_ids": metric.last_image_ids,
+                }
+            )
         )
     finally:
         dist.destroy_process_group()
@@ -712,17 +741,71 @@ def _ddp_worker(rank: int, world: int, init_file: str, out: str) -> None:
 def test_cocomap_two_processes_gather_once(tmp_path: Path) -> None:
     """Two gloo processes, 15 images (rank 1's shard repeats image 0): every rank computes the
     single-process stats from the gathered detections."""
-    mp.start_processes(
-        _ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, start_method="fork"
-    )
+    outputs = run_two_processes(_ddp_worker, tmp_path)
     gt, results = random_case(10, num_images=15)
     expected = reference(gt, results)
-    for rank in range(2):
-        got = json.loads((tmp_path / f"{rank}.json").read_text())
+    for got in outputs:
         stats = got["stats"]
         assert stats.pop("num_images") == 15
         assert_equal_to_reference(stats, expected)
         assert as_set([{**r, "bbox": tuple(r["bbox"])} for r in got["results"]]) == as_set(results)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("empty_rank", [0, 1])
+def test_cocomap_two_processes_one_without_images(tmp_path: Path, empty_rank: int) -> None:
+    """One process never updates: torchmetrics sends 1-D float32 placeholders for its states,
+    which gloo cannot gather with the other's int64 slots, (D, 4) float64 boxes... Both
+    processes score every image as one process does (pycocotools on all 15 images)."""
+    order = [0, *range(15), 7]  # with repeats
+    shards = [order, []] if empty_rank == 1 else [[], order]
+    outputs = run_two_processes(_ddp_worker, tmp_path, ("random", shards))
+    gt, results, _ = _gloo_case("random")
+    expected = reference(gt, results)
+    for got in outputs:
+        assert got["stats"].pop("num_images") == 15
+        assert_equal_to_reference(got["stats"], expected)
+        assert as_set([{**r, "bbox": tuple(r["bbox"])} for r in got["results"]]) == as_set(results)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("empty_rank", [0, 1])
+def test_cocomap_two_processes_no_detections_anywhere(tmp_path: Path, empty_rank: int) -> None:
+    """The detector finds nothing and one process sees no image: every detection state is
+    empty on both processes (the real empty (0, 4) float64 boxes on one, the placeholder on the
+    other), and the images seen still score as pycocotools scores zero detections."""
+    shards = [[3, 1, 4], []] if empty_rank == 1 else [[], [3, 1, 4]]
+    outputs = run_two_processes(_ddp_worker, tmp_path, ("no_detections", shards))
+    gt, _, _ = _gloo_case("no_detections")
+    seen = [gt["images"][i]["id"] for i in (1, 3, 4)]
+    expected = reference(gt, [], image_ids=seen)
+    for got in outputs:
+        assert got["stats"].pop("num_images") == 3
+        assert got["image_ids"] == seen
+        assert_equal_to_reference(got["stats"], expected)
+        assert got["results"] == []
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("empty_rank", [0, 1])
+def test_cocomap_segm_two_processes_one_without_images(tmp_path: Path, empty_rank: int) -> None:
+    """Masks too: the uint8 RLE bytes and (D, 2) sizes gather with a process that saw nothing;
+    box and mask stats equal pycocotools' on the same results."""
+    shards = [[1, 0, 1], []] if empty_rank == 1 else [[], [1, 0, 1]]
+    outputs = run_two_processes(_ddp_worker, tmp_path, ("segm", shards))
+    gt, results, _ = _gloo_case("segm")
+    boxes_only = [{k: v for k, v in r.items() if k != "segmentation"} for r in results]
+    masks_only = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
+    expected_box = reference(gt, boxes_only)
+    expected_mask = reference(gt, masks_only, iou_type="segm")
+    assert expected_mask[0] not in (-1.0, 0.0, 100.0)  # the masks' AP is really scored
+    for got in outputs:
+        stats = got["stats"]
+        assert stats.pop("num_images") == 2
+        assert_equal_to_reference({k: stats[k] for k in COCO_STATS}, expected_box)
+        assert_equal_to_reference({k: stats[f"mask_{k}"] for k in COCO_STATS}, expected_mask)
+        counts = sorted(r["segmentation"]["counts"] for r in got["segm_results"])
+        assert counts == sorted(r["segmentation"]["counts"] for r in results)
 
 
 # --- input checks -------------------------------------------------------------------------------

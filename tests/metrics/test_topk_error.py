@@ -1,32 +1,47 @@
-"""Top-k error (ILSVRC devkit): known answers, scikit-learn's ``top_k_accuracy_score``, and
-the ``TopKError`` metric under batching and distributed-sampler padding."""
+"""Top-k error (ILSVRC devkit): known answers, scikit-learn's ``top_k_accuracy_score``, the
+``TopKError`` metric under batching and distributed-sampler padding, non-finite scores (wrong
+at every k, also through the devkit files), and two real gloo processes, one without images."""
 
 from __future__ import annotations
 
 import doctest
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from gloo import run_two_processes
 from sklearn.metrics import top_k_accuracy_score
 from torch.utils.data import DistributedSampler
 
 import cvbench.metrics.classification as classification
+import cvbench.metrics.gather as gather
+import cvbench.tasks.classification_report as classification_report
+from cvbench.cli.score import score_classification
 from cvbench.metrics.classification import (
+    NO_GUESS,
     NOT_RANKED,
     TopKError,
     first_occurrence,
     guesses_rank,
     target_rank,
+    top_guesses,
     topk_error,
 )
+from cvbench.metrics.localization import localization_ranks
+from cvbench.tasks.classification_report import submission_guesses
+
+NAN, INF = float("nan"), float("inf")
 
 
-def test_doctests() -> None:
-    result = doctest.testmod(classification)
-    assert result.attempted > 0
+@pytest.mark.parametrize("module", [classification, gather, classification_report])
+def test_doctests(module) -> None:
+    result = doctest.testmod(module)
     assert result.failed == 0
+    assert result.attempted > 0 or module is gather
 
 
 # --- target_rank ------------------------------------------------------------------------------
@@ -260,3 +275,170 @@ def test_loss_is_the_mean_over_unique_indices_not_over_batches() -> None:
     metric.update(scores[4:], target[4:], torch.tensor([4]), loss[4:])  # batch mean 10
     metric.update(scores[:1], target[:1], torch.tensor([0]), loss[:1])  # padding repeat
     assert metric.compute()["loss"] == 4.0  # (1 + 2 + 3 + 4 + 10) / 5, not (2.5 + 10 + 1) / 3
+
+
+# --- non-finite scores: wrong at every k --------------------------------------------------------
+
+
+def test_all_nan_scores_are_wrong_at_every_k() -> None:
+    """A diverged model: NaN logits everywhere. Sorting ranks NaN first, so before the fix the
+    target of every image came out rank 0 (top-1 error 0)."""
+    scores = torch.full((6, 10), NAN)
+    target = torch.tensor([0, 1, 2, 3, 4, 9])
+    assert target_rank(scores, target).tolist() == [NOT_RANKED] * 6
+    assert top_guesses(scores, 5).tolist() == [[NO_GUESS] * 5] * 6
+    metric = TopKError(num_classes=10, keep_guesses=True)
+    metric.update(
+        scores, target, torch.arange(6), F.cross_entropy(scores, target, reduction="none")
+    )
+    result = metric.compute()
+    assert result["top1_error"] == 100.0 and result["top5_error"] == 100.0
+    assert np.isnan(result["loss"])  # the loss says it too
+    assert (metric.last_images["guesses"] == NO_GUESS).all()
+
+
+@pytest.mark.parametrize("bad", [NAN, INF, -INF])
+def test_one_non_finite_score_makes_the_image_wrong(bad: float) -> None:
+    """Any NaN or +-inf in a row, on the target or elsewhere, makes the image wrong at every k,
+    however its other scores rank; the finite rows are untouched."""
+    scores = torch.tensor([[0.9, 0.1, 0.0, 0.2]]).repeat(4, 1)  # target 0 is the best guess
+    scores[0, 0] = bad  # on the target
+    scores[1, 3] = bad  # on another class
+    scores[2] = bad  # the whole row
+    target = torch.zeros(4, dtype=torch.int64)
+    assert target_rank(scores, target).tolist() == [NOT_RANKED, NOT_RANKED, NOT_RANKED, 0]
+    guesses = top_guesses(scores, 4)
+    assert guesses[:3].tolist() == [[NO_GUESS] * 4] * 3
+    assert guesses[3].tolist() == [0, 3, 1, 2]
+    for k in (1, 2, 3, 4):
+        assert topk_error(target_rank(scores, target), k) == 75.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nan_rows_equal_sklearn_on_the_rest_plus_all_wrong(seed: int) -> None:
+    """A random quarter of the rows gets a NaN or inf somewhere: top-k error = (images wrong by
+    scikit-learn among the finite rows + the non-finite rows) / all images, and the devkit
+    guesses (``guesses_rank`` of ``top_guesses``) agree with the ranks."""
+    gen = torch.Generator().manual_seed(seed)
+    n, num_classes = 400, 12
+    scores = torch.randn(n, num_classes, generator=gen, dtype=torch.float64)
+    target = torch.randint(0, num_classes, (n,), generator=gen)
+    bad = torch.rand(n, generator=gen) < 0.25
+    where = torch.randint(0, num_classes, (n,), generator=gen)
+    values = torch.tensor([NAN, INF, -INF], dtype=torch.float64)
+    rows = bad.nonzero()[:, 0]
+    scores[rows, where[rows]] = values[torch.arange(len(rows)) % 3]
+    scores[rows[:5], target[rows[:5]]] = NAN  # a few on the target itself
+    good = ~bad
+    ranks = target_rank(scores, target)
+    guesses = top_guesses(scores, 5)
+    assert (ranks[bad] == NOT_RANKED).all() and (guesses[bad] == NO_GUESS).all()
+    assert torch.equal(guesses_rank(guesses, target), torch.where(ranks < 5, ranks, NOT_RANKED))
+    metric = TopKError(topk=(1, 3, 5), num_classes=num_classes)
+    metric.update(scores, target, torch.arange(n), torch.zeros(n))
+    result = metric.compute()
+    for k in (1, 3, 5):
+        sk_error = _sklearn_error(target[good], scores[good], k)
+        expected = (sk_error * int(good.sum()) + 100.0 * int(bad.sum())) / n
+        assert result[f"top{k}_error"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_nan_rows_through_the_devkit_files_score_as_the_metric(tmp_path: Path) -> None:
+    """``ClassificationReport``'s files for NaN rows stay valid devkit files (non-negative ids:
+    ``num_classes``, no class) and ``cvbench score`` re-scores them to the metric's errors."""
+    gen = torch.Generator().manual_seed(4)
+    scores = torch.randn(50, 7, generator=gen)
+    target = torch.randint(0, 7, (50,), generator=gen)
+    scores[::4, 2] = NAN
+    scores[1::9] = NAN
+    metric = TopKError(num_classes=7, keep_guesses=True)
+    metric.update(scores, target, torch.arange(50), torch.zeros(50))
+    result = metric.compute()
+    images = metric.last_images
+    guesses = submission_guesses(images["guesses"].numpy(), 7)
+    assert guesses.min() >= 0 and (guesses[::4] == 7).all()  # no -1 in the file
+    (tmp_path / "labels.txt").write_text("".join(f"{t}\n" for t in images["target"].tolist()))
+    (tmp_path / "pred.txt").write_text("".join(" ".join(map(str, g)) + "\n" for g in guesses))
+    rescored = score_classification(tmp_path / "labels.txt", tmp_path / "pred.txt")
+    assert rescored["top1_error"] == result["top1_error"]
+    assert rescored["top5_error"] == result["top5_error"]
+    assert result["top1_error"] >= 100.0 * len(set(range(0, 50, 4)) | set(range(1, 50, 9))) / 50
+
+
+def test_nan_scores_are_wrong_for_localization_too() -> None:
+    """The localization task guesses with ``top_guesses``: a NaN row's guesses (-1) match no
+    class, so even a perfect box does not make the image right."""
+    scores = torch.tensor([[NAN, 0.0, 0.0], [2.0, 0.0, 1.0]])
+    guesses = top_guesses(scores, 3)
+    box = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    class_rank, loc_rank = localization_ranks(
+        guesses, box.expand(2, 3, 4), torch.tensor([0, 0]), [box, box]
+    )
+    assert class_rank.tolist() == [NOT_RANKED, 0]
+    assert loc_rank.tolist() == [NOT_RANKED, 0]
+
+
+# --- two real gloo processes --------------------------------------------------------------------
+
+
+def _gloo_data():
+    """23 images of 10 classes, image 3 with NaN scores."""
+    scores, target, loss = _dataset(seed=8, n=23)
+    scores[3] = NAN
+    return scores, target, loss
+
+
+def _expected() -> TopKError:
+    """The single-process metric on every image, computed."""
+    scores, target, loss = _gloo_data()
+    metric = TopKError(topk=(1, 2, 5), num_classes=10, keep_guesses=True)
+    metric.update(scores, target, torch.arange(23), loss)
+    metric.compute()
+    return metric
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out: str, shards: list) -> None:
+    torch.set_num_threads(1)  # a forked child must not use the parent's OpenMP pool
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        scores, target, loss = _gloo_data()
+        metric = TopKError(topk=(1, 2, 5), num_classes=10, keep_guesses=True)
+        for rows in torch.tensor(shards[rank], dtype=torch.int64).split(4):
+            metric.update(scores[rows], target[rows], rows, loss[rows])
+        result = metric.compute()
+        images = {name: value.tolist() for name, value in metric.last_images.items()}
+        Path(out, f"{rank}.json").write_text(json.dumps({"stats": result, "images": images}))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("empty_rank", [0, 1])
+def test_two_processes_one_without_images(tmp_path: Path, empty_rank: int) -> None:
+    """One process never updates (torchmetrics sends a 1-D float32 placeholder for each of its
+    states, which gloo cannot gather with the int64, float64 and (N, 5) states of the other):
+    both compute what one process computes on every image, guesses included."""
+    order = [5, *range(23), 5, 0]  # with repeats
+    shards = [order, []] if empty_rank == 1 else [[], order]
+    results = run_two_processes(_ddp_worker, tmp_path, shards)
+    expected = _expected()
+    stats = expected.compute()
+    for got in results:
+        assert got["stats"] == pytest.approx(stats, abs=1e-12)
+        assert got["stats"]["num_images"] == 23
+        assert got["images"]["index"] == list(range(23))
+        assert got["images"]["guesses"] == expected.last_images["guesses"].tolist()
+        assert got["images"]["guesses"][3] == [NO_GUESS] * 5
+
+
+@pytest.mark.timeout(120)
+def test_two_processes_with_images_on_both(tmp_path: Path) -> None:
+    """The ordinary case through the same gather: two padded sampler shards."""
+    shards = [list(DistributedSampler(range(23), num_replicas=2, rank=r)) for r in range(2)]
+    assert len(shards[0] + shards[1]) == 24  # padding repeats an image
+    results = run_two_processes(_ddp_worker, tmp_path, shards)
+    expected = _expected()
+    stats = expected.compute()
+    for got in results:
+        assert got["stats"] == pytest.approx(stats, abs=1e-12)
+        assert got["images"]["guesses"] == expected.last_images["guesses"].tolist()

@@ -29,7 +29,7 @@ from cvbench.bench.store import RunRecord
 # Overrides that do not change what a row stands for (key before "=", without + / ++ / ~).
 IDENTITY_KEYS = ("seed", "experiment", "model", "run_name", "run_id")
 RUN_SPECIFIC_PREFIXES = ("paths", "hydra")
-COSTS = ("params", "flops_per_image", "train_images_per_s")
+COSTS = ("params", "flops_per_image", "train_images_per_s", "wall_time_s")
 RowKey = tuple[str, str | None, tuple[str, ...]]  # (experiment or run name, model, variant)
 
 

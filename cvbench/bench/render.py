@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from cvbench.bench.leaderboard import COSTS, Row, Stat, Table
 
 FORMATS = ("md", "csv", "html")
-COST_TITLES = {"params": "params", "flops_per_image": "FLOPs/img", "train_images_per_s": "img/s"}
+COST_TITLES = {
+    "params": "params",
+    "flops_per_image": "FLOPs/img",
+    "train_images_per_s": "img/s",
+    "wall_time_s": "time",
+}
 UNIT_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 MISSING = "-"
 
@@ -80,7 +85,19 @@ def format_cost(name: str, stat: Stat) -> str:
         return MISSING
     if name == "train_images_per_s":
         return "nan" if math.isnan(stat.mean) else str(round(stat.mean))
+    if name == "wall_time_s":
+        return format_duration(stat.mean)
     return format_si(stat.mean)
+
+
+def format_duration(seconds: float) -> str:
+    """A run's wall time, to the second.
+
+    >>> format_duration(77.4), format_duration(9.6), format_duration(3725)
+    ('1 min 17 s', '10 s', '62 min 5 s')
+    """
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def cells(table: Table, row: Row) -> list[str]:
@@ -106,7 +123,7 @@ def caption(table: Table) -> str:
     return (
         f"Sorted by {table.primary} ({better} is better). Metrics: mean ± sample std over the "
         f"n completed runs (seeds). FLOPs/img: FLOPs per image (a multiply-add counts 2); "
-        f"img/s: training throughput."
+        f"img/s: training throughput; time: wall time of a run (mean)."
     )
 
 

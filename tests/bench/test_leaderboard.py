@@ -202,14 +202,15 @@ def test_number_formats(store: ResultsStore) -> None:
                 "test/ssim": ssim[seed], "test/baseline_psnr": 30.0}, seed=seed,
                 task="super_resolution", dataset="set5", model="super_resolution/edsr",
                 params=1_369_859, flops_per_image=8.2345e10,
-                train_images_per_s=[411.4, 412.0][seed])  # fmt: skip
+                train_images_per_s=[411.4, 412.0][seed],
+                wall_time_s=[76.0, 79.0][seed])  # fmt: skip
     text = leaderboard_text(store.runs())
     row = next(line for line in text.splitlines() if line.startswith("| 1 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[3] == f"{np.mean(psnr):.2f} ± {np.std(psnr, ddof=1):.2f}"
     assert cells[4] == f"{np.mean(ssim):.4f} ± {np.std(ssim, ddof=1):.4f}"
     assert cells[5] == "30.00 ± 0.00"
-    assert cells[6:] == ["2", "1.37M", "82.3G", "412"]
+    assert cells[6:] == ["2", "1.37M", "82.3G", "412", "1 min 18 s"]  # time: mean 77.5 s
     assert [render.format_si(v) for v in (999_499, 999_500, 12, 1.5e12)] == [
         "999k",
         "1M",

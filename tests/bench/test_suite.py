@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import CONF, HELPERS, run_cli
 
-from cvbench.bench.store import ResultsStore
+from cvbench.bench.store import ResultsStore, RunRecord
 from cvbench.bench.suite import hash_runs, plan_suite, suite_path
 
 # Hydra's list syntax: each override quoted, since it holds a "=".
@@ -154,3 +154,33 @@ def test_interrupted_suite_runs_only_the_rest_next_time(tmp_path: Path) -> None:
     board = run_cli("leaderboard", f"db={db}", cwd=tmp_path)
     assert board.returncode == 0, board.stderr
     assert "classification · digits" in board.stdout and "Left out: 1 failed" in board.stdout
+
+
+def test_leaderboard_of_a_suite_keeps_its_configurations(tmp_path: Path, capsys) -> None:
+    from cvbench.cli import leaderboard
+
+    suite = write_suite(
+        tmp_path / "s.yaml",
+        "seeds: [0, 1]\nruns:\n  - experiment: classification/digits_small_cnn\n",
+    )
+    planned = plan_suite(suite)
+    hash_runs(planned, CONF)
+    db = tmp_path / "cvbench.db"
+    with ResultsStore(db) as store:
+        for run_id, seed, config_hash in [
+            ("in0", 0, planned[0].config_hash),
+            ("in1", 1, planned[1].config_hash),
+            ("other", 2, "0000000000000000"),  # the same experiment, not in the suite
+        ]:
+            store.start(
+                RunRecord(run_id=run_id, run_name="digits_small_cnn", seed=seed,
+                          experiment="classification/digits_small_cnn", task="classification",
+                          dataset="digits", primary_metric="test/top1_error", direction="min",
+                          config_hash=config_hash)
+            )  # fmt: skip
+            store.end(run_id, "completed", metrics={"test/top1_error": 1.0 + seed})
+    leaderboard.main([f"db={db}", f"suite={suite}"])
+    suite_only = capsys.readouterr().out
+    assert "| 1.50 ± 0.71 |" in suite_only and "| 2 |" in suite_only  # seeds 0 and 1: n = 2
+    leaderboard.main([f"db={db}"])
+    assert "| 2.00 ± 1.00 |" in capsys.readouterr().out  # all three runs

@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # pip lists the local package mirrors it skips for every package; keep its real messages.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help install train test test-fast lint format bench clean
+.PHONY: help install train test test-fast lint format bench smoke clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: install ## Check code style with ruff
 format: install ## Format and auto-fix with ruff
 	$(BIN)/ruff format cvbench tests scripts
 	$(BIN)/ruff check --fix cvbench tests scripts
+
+smoke: install ## Run the smoke suite (a small experiment per task x 2 seeds), then its leaderboard
+	$(BIN)/cvbench bench suite=smoke $(ARGS)
 
 bench: install ## Framework overhead: cvbench vs a plain PyTorch loop (scripts/bench_overhead.py)
 	$(BIN)/python scripts/bench_overhead.py $(ARGS)

@@ -25,7 +25,7 @@ from cvbench.bench.store import ResultsStore, RunRecord, StoreError
 
 # Config keys that differ between any two runs and say nothing about the method.
 RUN_SPECIFIC_PREFIXES = ("paths.", "hydra.")
-RUN_SPECIFIC_KEYS = frozenset({"run_name", "ckpt_path"})
+RUN_SPECIFIC_KEYS = frozenset({"run_name", "run_id", "ckpt_path"})
 RUN_SPECIFIC_LEAVES = frozenset({"output_dir", "default_root_dir", "dirpath", "save_dir"})
 ABSENT = "<absent>"  # a config key one side does not have
 # Per-image scores: restoration's test_per_image.csv columns, classification's top-k errors.

@@ -113,11 +113,12 @@ def wait_for_training(proc: subprocess.Popen, run_dir: Path) -> None:
     ("sig", "error"),
     [
         (signal.SIGKILL, "the run's process ended without recording a result (killed?)"),
-        (signal.SIGINT, "interrupted"),
         (signal.SIGTERM, "interrupted (SIGTERMException"),
     ],
 )
 def test_run_killed_mid_training_is_marked_failed(tmp_path: Path, sig, error) -> None:
+    """SIGTERM (what SLURM sends at the time limit) is recorded by the run itself; SIGKILL
+    leaves it `running` until a reader finds its process gone. Ctrl-C: tests/bench/test_suite.py."""
     proc = start_long_run(tmp_path)
     try:
         wait_for_training(proc, tmp_path / "run")

@@ -45,8 +45,9 @@ def run_bench(cfg: DictConfig, conf_dir: Path) -> bool:
         for run in runs:
             log.info(f"  {'done' if run.config_hash in done else 'todo'}  {run.label}")
         return not todo
-    outcomes = run_all(todo, runs, out_dir=Path(cfg.paths.output_dir), db=db)
-    return report(runs, done, outcomes, db=db, fmt=cfg.get("leaderboard"))
+    out_dir = Path(cfg.paths.output_dir)
+    outcomes = run_all(todo, runs, out_dir=out_dir, db=db)
+    return report(runs, done, outcomes, db=db, fmt=cfg.get("leaderboard"), out_dir=out_dir)
 
 
 def run_all(
@@ -67,9 +68,16 @@ def run_all(
 
 
 def report(
-    runs: list[PlannedRun], done: set[str], started: dict[str, str], *, db: Path, fmt: str | None
+    runs: list[PlannedRun],
+    done: set[str],
+    started: dict[str, str],
+    *,
+    db: Path,
+    fmt: str | None,
+    out_dir: Path,
 ) -> bool:
-    """Log each run's outcome and the suite's leaderboard; whether all completed."""
+    """Log each run's outcome and the suite's leaderboard (``html``: written to
+    ``out_dir/leaderboard.html``); whether all completed."""
     with ResultsStore(db) as store:
         by_id = {r.run_id: r for r in store.runs(run_id=list(started.values()) or None)}
         suite_records = store.runs(config_hash=[r.config_hash for r in runs], status="completed")
@@ -87,6 +95,12 @@ def report(
         log.info(f"  {run.label}: {outcome}")
     if fmt and suite_records:
         from cvbench.bench.leaderboard import leaderboard_text
+        from cvbench.run.outputs import write_text
 
-        log.info("\n" + leaderboard_text(suite_records, fmt=fmt))
+        text = leaderboard_text(suite_records, fmt=fmt)
+        if fmt == "html":
+            write_text(out_dir / "leaderboard.html", text)
+            log.info(f"leaderboard: {out_dir / 'leaderboard.html'}")
+        else:
+            log.info("\n" + text)
     return failed == 0

@@ -91,23 +91,30 @@ def test_the_smoke_suite_composes_every_run() -> None:
     assert {r.seed for r in runs} == {0, 1} and len({r.config_hash for r in runs}) == len(runs)
 
 
-def completed_and_running(db: Path) -> tuple[list, list]:
-    if not db.exists():
-        return [], []
-    runs = ResultsStore(db).runs(reap=False)
-    return [r for r in runs if r.status == "completed"], [r for r in runs if r.status == "running"]
+def statuses(db: Path) -> list[str]:
+    return [r.status for r in ResultsStore(db).runs(reap=False)] if db.exists() else []
+
+
+DIVERGING = "[task.module.loss._target_=diverging.DivergingLoss, +task.module.loss.finite_calls=2]"
 
 
 @pytest.mark.slow
-def test_interrupted_suite_runs_only_the_rest_next_time(tmp_path: Path) -> None:
-    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during the second
-    of two runs: the first stays completed, the second is recorded failed, and the next
-    `cvbench bench` runs the second only."""
+def test_suite_goes_on_past_a_failed_run_and_after_ctrl_c_runs_only_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Three runs: seed 0, a run whose loss turns NaN, seed 1. The failed run does not stop
+    the suite; Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during
+    seed 1 records it failed; the next `cvbench bench` skips seed 0 and runs the other two."""
     suite = write_suite(
         tmp_path / "three.yaml",
-        "seeds: [0, 1]\n"
+        "seeds: [0]\n"
         "overrides: [callbacks.progress_bar=null, trainer.num_sanity_val_steps=0]\n"
-        "runs:\n  - experiment: classification/digits_small_cnn\n",
+        "runs:\n"
+        "  - experiment: classification/digits_small_cnn\n"
+        "  - experiment: classification/digits_small_cnn\n"
+        f"    overrides: {DIVERGING}\n"
+        "  - experiment: classification/digits_small_cnn\n"
+        "    seeds: [1]\n",
     )
     command = [sys.executable, "-m", "cvbench", "bench", f"suite={suite}", f"overrides={QUICK}"]
     env = {**os.environ, "PYTHONPATH": str(HELPERS)}
@@ -118,9 +125,11 @@ def test_interrupted_suite_runs_only_the_rest_next_time(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 300
-        while not all(completed_and_running(db)):  # one run completed, the next running
+        while statuses(db) != ["completed", "failed", "running"]:
             assert bench.poll() is None, bench.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "the suite never reached its second run"
+            assert time.monotonic() < deadline, (
+                f"the suite never reached its third run: {statuses(db)}"
+            )
             time.sleep(0.2)
         os.killpg(bench.pid, signal.SIGINT)
         output = bench.communicate(timeout=120)[0]
@@ -130,25 +139,23 @@ def test_interrupted_suite_runs_only_the_rest_next_time(tmp_path: Path) -> None:
     assert bench.returncode == 130, output[-3000:]
     assert "the same command runs the rest" in output
     first = ResultsStore(db).runs()
-    assert [(r.seed, r.status) for r in first] == [(0, "completed"), (1, "failed")]
-    assert first[1].error.startswith("interrupted")
+    assert [(r.seed, r.status) for r in first] == [(0, "completed"), (0, "failed"), (1, "failed")]
+    assert first[1].error.startswith("NonFiniteLossError") and first[2].error.startswith("interr")
 
     again = run_cli("bench", f"suite={suite}", f"overrides={QUICK}", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "2 runs, 1 already completed" in again.stdout + again.stderr
+    out = again.stdout + again.stderr
+    assert again.returncode == 1, out[-3000:]  # the NaN run failed again
+    assert "3 runs, 1 already completed in" in out and "2 to run" in out
     runs = ResultsStore(db).runs()
-    assert [(r.seed, r.status) for r in runs] == [(0, "completed"), (1, "failed"), (1, "completed")]
+    assert [(r.seed, r.status) for r in runs[3:]] == [(0, "failed"), (1, "completed")]
     assert runs[0].run_id == first[0].run_id  # the completed run was not run again
-    assert "| 1 | `classification/digits_small_cnn` |" in again.stdout + again.stderr
-    assert "| 2 |" in again.stdout + again.stderr  # n = 2 seeds in the leaderboard
-
-    third = run_cli("bench", f"suite={suite}", f"overrides={QUICK}", cwd=tmp_path)
-    assert third.returncode == 0 and "0 to run" in third.stdout + third.stderr
-    assert len(ResultsStore(db).runs()) == 3
+    assert "| 1 | `classification/digits_small_cnn` |" in out
+    assert "| 2 |" in out  # seeds 0 and 1: n = 2 in the suite's leaderboard
 
     board = run_cli("leaderboard", f"db={db}", cwd=tmp_path)
     assert board.returncode == 0, board.stderr
-    assert "classification · digits" in board.stdout and "Left out: 1 failed" in board.stdout
+    assert "classification · digits" in board.stdout
+    assert "Left out: 3 failed run(s)." in board.stdout
 
 
 def test_leaderboard_of_a_suite_keeps_its_configurations(tmp_path: Path, capsys) -> None:

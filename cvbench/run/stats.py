@@ -3,9 +3,11 @@
 - Throughput: images per second of the training steps (forward, backward, optimizer step),
   summed over processes; data loading is not counted, nor is the first step of the run
   (allocation and autotuning warm-up).
-- FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` over the first test batch (the
-  whole test step: the model's forward and its post-processing), divided by the batch's
-  images. It counts 2 FLOPs per multiply-add, as the FLOPs (not MACs) papers quote.
+- FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` over the task's forward (the
+  model and its post-processing) on the first test image, in an extra pass whose output is
+  discarded: under the counter some kernels take other paths and round differently, and the
+  reported metrics must not depend on being measured. It counts 2 FLOPs per multiply-add, as
+  the FLOPs (not MACs) papers quote.
 - Peak memory: on a GPU, the largest memory PyTorch allocated on the device; on the CPU, the
   peak resident memory of the process (the whole process, including earlier runs of a
   multirun in the same process).
@@ -45,8 +47,6 @@ class RunStats(pl.Callback):
         self.flops_per_image: float | None = None
         self._step_start: float | None = None
         self._skipped_first = False
-        self._counter: FlopCounterMode | None = None
-        self._counted_images = 0
 
     @property
     def train_images_per_s(self) -> float | None:
@@ -90,30 +90,25 @@ class RunStats(pl.Callback):
         dataloader_idx: int = 0,
     ) -> None:
         if self.flops_per_image is None and batch_idx == 0 and trainer.is_global_zero:
-            self._counter = FlopCounterMode(display=False)
-            self._counter.__enter__()
-            self._counted_images = images_in(batch)
+            self.flops_per_image = forward_flops(pl_module, first_image_inputs(batch))
 
-    def on_test_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if self._counter is not None:
-            self._counter.__exit__(None, None, None)
-            self.flops_per_image = self._counter.get_total_flops() / self._counted_images
-            self._counter = None
 
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        if self._counter is not None:  # leave no dispatch mode behind on the way out
-            self._counter.__exit__(None, None, None)
-            self._counter = None
+def first_image_inputs(batch: Any) -> Any:
+    """What a task's ``forward`` takes, for the first image of an evaluation batch: the
+    images are ``batch["input"]`` (dict batches) or the first element; a (B, C, H, W) tensor
+    gives (1, C, H, W), a list of images (sizes differ, or detection) gives a one-item list."""
+    images = batch["input"] if isinstance(batch, dict) else batch[0]
+    return images[:1]
+
+
+def forward_flops(module: torch.nn.Module, inputs: Any) -> float:
+    """FLOPs of ``module(inputs)``; a list of one image is given as a (1, C, H, W) batch to a
+    task whose ``forward`` takes batches (``takes_image_lists`` False)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        if isinstance(inputs, list) and not getattr(module, "takes_image_lists", False):
+            inputs = inputs[0][None]
+        module(inputs)
+    return float(counter.get_total_flops())
 
 
 def peak_memory_mb(device: torch.device) -> float:

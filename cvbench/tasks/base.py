@@ -23,6 +23,10 @@ class TaskModule(pl.LightningModule):
         scheduler_interval: "epoch" or "step".
     """
 
+    # Whether ``forward`` takes a list of (C, H, W) images (detection) rather than a
+    # (B, C, H, W) batch; read when the run's FLOPs are counted.
+    takes_image_lists: bool = False
+
     def __init__(
         self,
         *,

@@ -58,6 +58,8 @@ class DetectionTask(TaskModule):
         iou_types: ["bbox"] (detection) or ["bbox", "segm"] (instance segmentation).
     """
 
+    takes_image_lists = True
+
     def __init__(
         self,
         *,

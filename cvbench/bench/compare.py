@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from cvbench.bench.stats import BootstrapResult, WelchResult, paired_bootstrap, welch_test
-from cvbench.bench.store import ResultsStore, RunRecord, StoreError
+from cvbench.bench.store import RUN_SPECIFIC_KEYS, ResultsStore, RunRecord, StoreError
 
 # Config keys that differ between any two runs and say nothing about the method.
-RUN_SPECIFIC_PREFIXES = ("paths.", "hydra.")
-RUN_SPECIFIC_KEYS = frozenset({"run_name", "run_id", "ckpt_path"})
+NAME_KEYS = frozenset({"run_name", "ckpt_path"})
 RUN_SPECIFIC_LEAVES = frozenset({"output_dir", "default_root_dir", "dirpath", "save_dir"})
 ABSENT = "<absent>"  # a config key one side does not have
 # Per-image scores: restoration's test_per_image.csv columns, classification's top-k errors.
@@ -127,9 +126,7 @@ def is_run_specific(key: str) -> bool:
     """
     leaf = key.rsplit(".", 1)[-1]
     return (
-        key.startswith(RUN_SPECIFIC_PREFIXES)
-        or key in RUN_SPECIFIC_KEYS
-        or leaf in RUN_SPECIFIC_LEAVES
+        key.split(".", 1)[0] in RUN_SPECIFIC_KEYS or key in NAME_KEYS or leaf in RUN_SPECIFIC_LEAVES
     )
 
 

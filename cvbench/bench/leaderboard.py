@@ -24,11 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cvbench.bench.store import RunRecord
+from cvbench.bench.store import RUN_SPECIFIC_KEYS, RunRecord
 
 # Overrides that do not change what a row stands for (key before "=", without + / ++ / ~).
-IDENTITY_KEYS = ("seed", "experiment", "model", "run_name", "run_id")
-RUN_SPECIFIC_PREFIXES = ("paths", "hydra")
+IDENTITY_KEYS = ("seed", "experiment", "model", "run_name")
 COSTS = ("params", "flops_per_image", "train_images_per_s", "wall_time_s")
 RowKey = tuple[str, str | None, tuple[str, ...]]  # (experiment or run name, model, variant)
 
@@ -129,7 +128,7 @@ def variant(overrides: Iterable[str]) -> tuple[str, ...]:
         key = override.split("=", 1)[0].lstrip("+~")
         if key in IDENTITY_KEYS:
             continue
-        if any(key == p or key.startswith((f"{p}.", f"{p}/")) for p in RUN_SPECIFIC_PREFIXES):
+        if any(key == p or key.startswith((f"{p}.", f"{p}/")) for p in RUN_SPECIFIC_KEYS):
             continue
         kept.append(override)
     return tuple(sorted(kept))

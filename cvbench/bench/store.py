@@ -25,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 STATUSES = ("running", "completed", "failed")
+# Top-level config keys that differ between two runs of one configuration (where they write,
+# where the data lies, the launcher, the store's id): left out of the config hash, of a
+# leaderboard row's variant and of `cvbench compare`'s config differences.
+RUN_SPECIFIC_KEYS = ("paths", "hydra", "run_id")
 BUSY_TIMEOUT_MS = 60_000
 
 # name -> SQLite type; the JSON columns hold dicts and lists.

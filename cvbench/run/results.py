@@ -17,10 +17,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from cvbench.bench.store import ResultsStore, RunRecord, new_run_id
+from cvbench.bench.store import RUN_SPECIFIC_KEYS, ResultsStore, RunRecord, new_run_id
 
-# Keys that differ between two runs of the same configuration: not part of its hash.
-RUN_SPECIFIC_KEYS = ("paths", "hydra", "run_id")
 MAX_ERROR_CHARS = 4000
 
 

@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from cvbench.run.build import build_task, build_trainer, log_config  # noqa: E402
 
-DEFAULT_OVERRIDES = ("data=digits", "model=classification/small_cnn")
+DEFAULT_OVERRIDES = ("data=classification/digits", "model=classification/small_cnn")
 NO_VAL_OVERRIDES = ("++trainer.limit_val_batches=0", "++trainer.num_sanity_val_steps=0")
 
 
@@ -92,7 +92,7 @@ class Run:
 def compose_train_config(overrides: list[str], output_dir: Path) -> DictConfig:
     """The config ``cvbench train <overrides>`` runs, writing its run directory to output_dir."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "cvbench" / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)

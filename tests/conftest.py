@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
+CONF = REPO / "cvbench" / "conf"
 HELPERS = Path(__file__).resolve().parent / "helpers"
 
 # Fast settings every composed test config gets; a test's own overrides come after them.

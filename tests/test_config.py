@@ -66,7 +66,7 @@ def test_model_forward_backward(make_cfg, model: str) -> None:
 def test_detector_trains_and_detects(make_cfg, model: str) -> None:
     """Each detector YAML builds from scratch (no weights fetched), takes a training step on
     images of two sizes (one without boxes) and returns detections in the input's pixels."""
-    cfg = make_cfg("data=shapes", f"model={model}")
+    cfg = make_cfg("data=detection/shapes", f"model={model}")
     if "min_size" in cfg.model.detector:  # SSDlite resizes to its own fixed 320 x 320
         cfg.model.detector.min_size, cfg.model.detector.max_size = 96, 128
     net = instantiate(cfg.model)
@@ -96,7 +96,7 @@ def test_detector_trains_and_detects(make_cfg, model: str) -> None:
 def test_instance_segmenter_trains_and_predicts_masks(make_cfg, model: str) -> None:
     """Each Mask R-CNN YAML builds from scratch, takes a training step with instance masks
     and returns per detection a mask of its image's size."""
-    cfg = make_cfg("data=shapes", f"model={model}")
+    cfg = make_cfg("data=detection/shapes", f"model={model}")
     cfg.model.detector.min_size, cfg.model.detector.max_size = 96, 128
     net = instantiate(cfg.model)
     images = [torch.rand(3, 96, 128), torch.rand(3, 80, 80)]
@@ -197,9 +197,17 @@ def test_unknown_option_lists_valid_ones(tmp_path: Path) -> None:
 
 def test_missing_key_names_it(make_cfg) -> None:
     with pytest.raises(Exception, match="num_classes"):
-        make_cfg("data=imagefolder")["data"]["num_classes"]  # declared ??? in imagefolder.yaml
+        make_cfg("data=classification/image_folder")["data"][
+            "num_classes"
+        ]  # ??? in image_folder.yaml
 
 
 def test_repo_layout() -> None:
-    for path in ("conf/train.yaml", "conf/eval.yaml", "Makefile", "README.md", ".ci/run"):
+    for path in (
+        "cvbench/conf/train.yaml",
+        "cvbench/conf/eval.yaml",
+        "Makefile",
+        "README.md",
+        ".ci/run",
+    ):
         assert (REPO / path).is_file(), path

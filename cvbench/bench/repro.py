@@ -23,8 +23,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from cvbench.bench.store import ResultsStore, RunRecord
+from cvbench.conf import CONF_DIR
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 RECIPE_GROUP = "repro"  # recipes are the experiments conf/experiment/repro/*.yaml
 
 

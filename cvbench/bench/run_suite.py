@@ -95,7 +95,7 @@ def report(
         log.info(f"  {run.label}: {outcome}")
     if fmt and suite_records:
         from cvbench.bench.leaderboard import leaderboard_text
-        from cvbench.run.outputs import write_text
+        from cvbench.files import write_text
 
         text = leaderboard_text(suite_records, fmt=fmt)
         if fmt == "html":

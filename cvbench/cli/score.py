@@ -52,7 +52,7 @@ from cvbench.metrics.coco_files import IOU_TYPES, check_ground_truth, check_resu
 from cvbench.metrics.ilsvrc_files import read_submission
 from cvbench.metrics.restoration import COLORS
 from cvbench.metrics.segmentation import confusion_matrix, segmentation_scores
-from cvbench.run.outputs import write_json
+from cvbench.files import write_json
 
 __all__ = [
     "EXIT_BAD_INPUT",

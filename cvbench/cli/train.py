@@ -17,8 +17,9 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
 from cvbench.cli.errors import reported_errors
+from cvbench.conf import CONF_DIR as PACKAGE_CONF_DIR
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONF_DIR = str(PACKAGE_CONF_DIR)
 
 
 def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

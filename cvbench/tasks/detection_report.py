@@ -28,7 +28,7 @@ import pytorch_lightning as pl  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402
 
-from cvbench.run.outputs import write_text  # noqa: E402
+from cvbench.files import write_text  # noqa: E402
 
 PER_CLASS_COLUMNS = ("category_id", "name", "num_gt", "num_det", "ap", "ap_50", "ap_75")
 

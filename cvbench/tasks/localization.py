@@ -36,7 +36,7 @@ def image_labels(targets: list[dict[str, Tensor]], indices: Tensor) -> Tensor:
             raise ValueError(
                 f"localization needs one class per image, but record {index} has "
                 f"{'no box' if len(classes) == 0 else f'{len(classes)} classes'}; use data "
-                f"with one labelled object class per image (e.g. data=shapes with "
+                f"with one labelled object class per image (e.g. data=detection/shapes with "
                 f"data.records.min_objects=1 data.records.max_objects=1)"
             )
         labels.append(int(classes[0]) - 1)

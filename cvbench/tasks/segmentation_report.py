@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from cvbench.run.outputs import write_text  # noqa: E402
+from cvbench.files import write_text  # noqa: E402
 
 PER_CLASS_COLUMNS = ("class_id", "name", "iou", "acc", "gt_pixels", "pred_pixels")
 

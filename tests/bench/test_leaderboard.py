@@ -26,12 +26,12 @@ from cvbench.bench.store import ResultsStore, RunRecord
 from cvbench.cli import leaderboard as cli
 
 REPO = Path(__file__).resolve().parents[2]
-TASKS = sorted((REPO / "conf" / "task").glob("*.yaml"))
+TASKS = sorted((REPO / "cvbench" / "conf" / "task").glob("*.yaml"))
 
 
 def task_config(task: str) -> dict:
     """The task's keys a resolved config carries that the leaderboard reads (the real YAML)."""
-    raw = yaml.safe_load((REPO / "conf" / "task" / f"{task}.yaml").read_text())
+    raw = yaml.safe_load((REPO / "cvbench" / "conf" / "task" / f"{task}.yaml").read_text())
     return {k: raw[k] for k in ("name", "monitor", "monitor_mode", "leaderboard")}
 
 

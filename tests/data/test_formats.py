@@ -28,7 +28,7 @@ from cvbench.data.formats.imagefolder import imagefolder
 from cvbench.data.formats.mnist import mnist
 from cvbench.data.records import holdout_split
 
-CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
+CONF_DATA = Path(__file__).resolve().parents[2] / "cvbench" / "conf" / "data"
 FASHION_NAMES = [
     "T-shirt/top",
     "Trouser",

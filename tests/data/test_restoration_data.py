@@ -257,14 +257,21 @@ def _write_split(root, hr_dir: str, lr_dir: str, scale: int, names: list[str]) -
         )
 
 
-@pytest.mark.parametrize("data", ["photos", "image_folder", "div2k", "sr_benchmark"])
+@pytest.mark.parametrize(
+    "data", ["photos", "image_folder", "div2k", "sr_benchmark"]
+)  # restoration/
 def test_restoration_data_configs_give_batches(make_cfg, tmp_path, data: str) -> None:
     """Each restoration data YAML, composed for real on files in its layout, gives aligned
     training crops and whole evaluation images."""
     from hydra.utils import instantiate
 
     root = tmp_path / "data"
-    overrides = ["task=super_resolution", f"data={data}", "data.scale=3", "data.patch_size=24"]
+    overrides = [
+        "task=super_resolution",
+        f"data=restoration/{data}",
+        "data.scale=3",
+        "data.patch_size=24",
+    ]
     if data == "image_folder":
         for split in ("train", "val", "test"):
             (root / "folder" / split).mkdir(parents=True)

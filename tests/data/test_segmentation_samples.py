@@ -66,16 +66,16 @@ def _coco(data: Path) -> list[str]:
 
 FAKES: dict[str, Callable[[Path], list[str]]] = {
     "masks": _masks,
-    "voc_seg": _voc,
+    "voc": _voc,
     "cityscapes": _cityscapes,
     "ade20k": _ade20k,
-    "coco_semantic": _coco,
+    "coco": _coco,
 }
 
 
 def _datamodule(make_cfg, tmp_path: Path, name: str, *overrides: str) -> SegmentationDataModule:
     extra = FAKES[name](tmp_path / "data") if name in FAKES else []
-    cfg: DictConfig = make_cfg(f"data={name}", *TINY, *extra, *overrides)
+    cfg: DictConfig = make_cfg(f"data=segmentation/{name}", *TINY, *extra, *overrides)
     return instantiate(cfg.data)
 
 
@@ -113,7 +113,7 @@ def test_varied_sizes_batch_as_lists_and_class_names(make_cfg, tmp_path: Path) -
     assert indices.tolist() == [0, 1, 2]
     images, masks, _ = next(iter(dm.train_dataloader()))  # crops: one size, stacked
     assert images.shape == (3, 3, 32, 32) and masks.shape == (3, 32, 32)
-    voc = _datamodule(make_cfg, tmp_path, "voc_seg")
+    voc = _datamodule(make_cfg, tmp_path, "voc")
     assert voc.class_names[:2] == ["background", "aeroplane"] and len(voc.class_names) == 21
     named = _datamodule(make_cfg, tmp_path, "masks", "data.classes=[sky,road,car]")
     assert named.class_names == ["sky", "road", "car"]
@@ -158,14 +158,16 @@ def test_bad_mask_value_raises_naming_the_file(make_cfg, tmp_path: Path) -> None
     data = tmp_path / "data" / "masks"
     for split in ("train", "val"):
         write_mask_folders(data, split, values=(0, 1, 7, 255))
-    cfg = make_cfg("data=masks", *TINY, "data.num_classes=3")
+    cfg = make_cfg("data=segmentation/masks", *TINY, "data.num_classes=3")
     with pytest.raises(ValueError) as info:
         instantiate(cfg.data).setup("fit")
     message = str(info.value)
     assert "data 'masks' split 'train'" in message and "label value 7" in message
     assert str(data / "masks" / "train" / "a.png") in message
     unchecked = instantiate(
-        make_cfg("data=masks", *TINY, "data.num_classes=3", "data.check_labels=false").data
+        make_cfg(
+            "data=segmentation/masks", *TINY, "data.num_classes=3", "data.check_labels=false"
+        ).data
     )
     unchecked.setup("fit")  # no scan, but no sample with a bad value gets through either
     with pytest.raises(ValueError, match="label value 7") as info:
@@ -178,10 +180,17 @@ def test_binary_trap_and_its_fix(make_cfg, tmp_path: Path) -> None:
     for split in ("train", "val"):
         write_mask_folders(data, split, values=(0, 255))
     with pytest.raises(ValueError, match="0/255 binary-mask trap") as info:
-        instantiate(make_cfg("data=masks", *TINY, "data.num_classes=2").data).setup("fit")
+        instantiate(make_cfg("data=segmentation/masks", *TINY, "data.num_classes=2").data).setup(
+            "fit"
+        )
     assert "data.records.value_map={255: 1}" in str(info.value)
     fixed = instantiate(
-        make_cfg("data=masks", *TINY, "data.num_classes=2", "data.records.value_map={255: 1}").data
+        make_cfg(
+            "data=segmentation/masks",
+            *TINY,
+            "data.num_classes=2",
+            "data.records.value_map={255: 1}",
+        ).data
     )
     fixed.setup("fit")
     _, masks, _ = next(iter(fixed.train_dataloader()))
@@ -191,18 +200,16 @@ def test_binary_trap_and_its_fix(make_cfg, tmp_path: Path) -> None:
 
 def test_config_mistakes_are_named(make_cfg, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="set data.num_classes=21"):
-        _datamodule(make_cfg, tmp_path, "voc_seg", "data.num_classes=20").setup("fit")
+        _datamodule(make_cfg, tmp_path, "voc", "data.num_classes=20").setup("fit")
     with pytest.raises(InstantiationException, match="ignore_index 1 is a class id"):
-        _datamodule(make_cfg, tmp_path, "voc_seg", "data.ignore_index=1")
+        _datamodule(make_cfg, tmp_path, "voc", "data.ignore_index=1")
     with pytest.raises(InstantiationException, match="data.classes has 2 names"):
         _datamodule(make_cfg, tmp_path, "masks", "data.classes=[a,b]")
 
 
 def test_shapes_semantic_has_all_classes(make_cfg, tmp_path: Path) -> None:
     small = "data.records.instances.num_images={train: 8, val: 8, test: 2}"
-    dm = _datamodule(
-        make_cfg, tmp_path, "shapes_semantic", small, "data.batch_size=4", "data.crop_size=128"
-    )
+    dm = _datamodule(make_cfg, tmp_path, "shapes", small, "data.batch_size=4", "data.crop_size=128")
     assert dm.num_classes == 5 and dm.crop_size == 128
     dm.setup("fit")
     assert dm.class_names == ["background", "circle", "square", "triangle", "ring"]
@@ -215,5 +222,5 @@ def test_shapes_semantic_has_all_classes(make_cfg, tmp_path: Path) -> None:
     images, masks, _ = next(iter(dm.train_dataloader()))
     assert images.shape == (4, 3, 128, 128) and masks.shape == (4, 128, 128)
     _check_values(masks, 5)
-    detection = make_cfg("data=shapes").data.records  # the same generator and files
-    assert make_cfg("data=shapes_semantic").data.records.instances == detection
+    detection = make_cfg("data=detection/shapes").data.records  # the same generator and files
+    assert make_cfg("data=segmentation/shapes").data.records.instances == detection

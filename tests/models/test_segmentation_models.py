@@ -31,7 +31,7 @@ def test_segmentation_model_trains_and_predicts(
 ) -> None:
     torch_home = tmp_path / "torch_home"
     monkeypatch.setenv("TORCH_HOME", str(torch_home))  # torchvision would download here
-    cfg = make_cfg("data=shapes", f"model=segmentation/{name}")
+    cfg = make_cfg("data=detection/shapes", f"model=segmentation/{name}")
     num_classes = cfg.data.num_classes
     torch.manual_seed(0)
     net = instantiate(cfg.model)

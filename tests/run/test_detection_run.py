@@ -55,7 +55,7 @@ def write_coco_splits(root: Path) -> None:
 @pytest.mark.slow
 def test_coco_run_reports_pycocotools_numbers_with_original_ids(make_cfg, tmp_path: Path) -> None:
     write_coco_splits(tmp_path / "data" / "coco")
-    metrics = run_train(make_cfg("data=coco", "data.num_classes=3", *FCOS))
+    metrics = run_train(make_cfg("data=detection/coco", "data.num_classes=3", *FCOS))
     run = tmp_path / "run"
     results = json.loads((run / "test_detections.json").read_text())
     assert {r["category_id"] for r in results} <= {1, 3, 7}  # the file's own ids, not 1..3
@@ -80,7 +80,7 @@ def test_voc_run_reports_voc_map(make_cfg, tmp_path: Path) -> None:
     base = write_voc(tmp_path / "data" / "VOCdevkit", split="train")
     for split in ("val", "test"):
         shutil.copy(base / "ImageSets/Main/train.txt", base / f"ImageSets/Main/{split}.txt")
-    metrics = run_train(make_cfg("data=voc", *FCOS))
+    metrics = run_train(make_cfg("data=detection/voc", *FCOS))
     assert metrics["test/voc_version"] == "2007"
     assert 0.0 <= metrics["test/voc_map_50"] <= 100.0
     header = (tmp_path / "run" / "test_per_class_ap.csv").read_text().splitlines()[0]
@@ -104,7 +104,7 @@ def test_detection_data_yaml_gives_batches(make_cfg, tmp_path: Path, data: str) 
         extra = ("data.num_classes=3", "data.records.classes=[a,b,c]")
     else:
         extra = (TINY_SHAPES,)
-    cfg = make_cfg(f"data={data}", "data.num_workers=0", "data.batch_size=2", *extra)
+    cfg = make_cfg(f"data=detection/{data}", "data.num_workers=0", "data.batch_size=2", *extra)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     images, targets, indices = next(iter(datamodule.train_dataloader()))
@@ -121,14 +121,14 @@ def test_detection_data_yaml_gives_batches(make_cfg, tmp_path: Path, data: str) 
 
 def test_wrong_num_classes_names_the_key(make_cfg, tmp_path: Path) -> None:
     write_coco_splits(tmp_path / "data" / "coco")
-    datamodule = instantiate(make_cfg("data=coco", "data.num_classes=80").data)
+    datamodule = instantiate(make_cfg("data=detection/coco", "data.num_classes=80").data)
     with pytest.raises(ValueError, match=r"3 categories \(person, cat, dog\).*data.num_classes=3"):
         datamodule.setup("fit")
 
 
 @pytest.mark.slow
 def test_ddp_cpu_detection_eval_equals_single_process(make_cfg, tmp_path: Path) -> None:
-    run_train(make_cfg("data=shapes", TINY_SHAPES, *FCOS))
+    run_train(make_cfg("data=detection/shapes", TINY_SHAPES, *FCOS))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     results = eval_single_and_ddp(ckpt, tmp_path)
     single, ddp = results["single"], results["ddp"]

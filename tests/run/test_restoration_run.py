@@ -89,7 +89,7 @@ def test_super_resolution_run_reports_the_papers_bicubic_baseline(
 def test_bicubic_model_scores_what_the_baseline_scores(make_cfg) -> None:
     """The baseline as the model, through the same evaluation: no training, same numbers."""
     cfg = make_cfg(
-        "data=photos",
+        "data=restoration/photos",
         "task=super_resolution",
         "model=super_resolution/bicubic",
         "data.scale=3",

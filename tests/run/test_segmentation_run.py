@@ -30,7 +30,7 @@ UNET = (
     "trainer.max_epochs=1",
 )
 TINY_SHAPES = (
-    "data=shapes_semantic",
+    "data=segmentation/shapes",
     "data.records.instances.num_images={train: 8, val: 4, test: 7}",  # odd: DDP pads a shard
 )
 
@@ -146,7 +146,7 @@ def test_binary_mask_trap_stops_the_run_with_the_fix(tmp_path: Path) -> None:
     write_binary_masks(tmp_path / "data" / "masks")
     done = run_cli(
         "train",
-        "data=masks",
+        "data=segmentation/masks",
         "data.num_classes=2",
         *UNET,
         f"paths.data_dir={tmp_path / 'data'}",

@@ -140,7 +140,7 @@ def test_run_directory_is_never_overwritten(make_cfg, tmp_path: Path) -> None:
 def test_cli_errors_are_one_clear_line(tmp_path: Path) -> None:
     done = run_cli(
         "train",
-        "data=cifar10",
+        "data=classification/cifar10",
         f"paths.data_dir={tmp_path / 'nowhere'}",
         f"hydra.run.dir={tmp_path / 'run'}",
         cwd=tmp_path,
@@ -178,7 +178,7 @@ def test_cli_corrupt_image_in_a_worker_names_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not a PNG")
     done = run_cli(
         "train",
-        "data=imagefolder",
+        "data=classification/image_folder",
         f"data.records.root={root}",
         "data.num_classes=3",
         "data.num_workers=2",

@@ -3,7 +3,7 @@ restoration (super-resolution, colorization, inpainting): nothing is downloaded.
 
 The chosen photos are written once as PNG files to ``<root>/photos/`` and read back as an
 image folder, so training sees real files like any other dataset. The split is fixed by the
-lists in ``conf/data/photos.yaml``, not drawn at random.
+lists in ``conf/data/restoration/photos.yaml``, not drawn at random.
 """
 
 from __future__ import annotations

@@ -46,13 +46,13 @@ from cvbench.cli.errors import EXIT_BAD_INPUT, reported_errors
 from cvbench.cli.folders import FolderKind, matched_names
 from cvbench.cli.score_restoration import score_restoration
 from cvbench.data import label_maps
+from cvbench.files import write_json
 from cvbench.metrics.classification import guesses_rank, topk_error
 from cvbench.metrics.coco import coco_evaluate
 from cvbench.metrics.coco_files import IOU_TYPES, check_ground_truth, check_results
 from cvbench.metrics.ilsvrc_files import read_submission
 from cvbench.metrics.restoration import COLORS
 from cvbench.metrics.segmentation import confusion_matrix, segmentation_scores
-from cvbench.files import write_json
 
 __all__ = [
     "EXIT_BAD_INPUT",

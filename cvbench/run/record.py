@@ -11,9 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from cvbench.bench.store import ResultsStore
+from cvbench.files import write_json, write_text
 from cvbench.run.build import build_task, build_trainer, close_loggers, log_config
 from cvbench.run.env import environment_record
-from cvbench.files import write_json, write_text
 from cvbench.run.outputs import claim_run_dir, flat_metrics
 from cvbench.run.results import RecordedRun, hydra_identity, new_record
 from cvbench.run.stats import RunStats, parameter_count, peak_memory_mb

@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from cvbench.metrics.classification import NO_GUESS  # noqa: E402
 from cvbench.files import write_text  # noqa: E402
+from cvbench.metrics.classification import NO_GUESS  # noqa: E402
 
 
 def submission_guesses(guesses: np.ndarray, num_classes: int) -> np.ndarray:

@@ -24,8 +24,8 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from cvbench.tasks.log_images import log_image  # noqa: E402
 from cvbench.files import write_text  # noqa: E402
+from cvbench.tasks.log_images import log_image  # noqa: E402
 
 PER_IMAGE_COLUMNS = ("index", "name", "psnr", "ssim", "baseline_psnr", "baseline_ssim")
 

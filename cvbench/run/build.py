@@ -19,12 +19,37 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node is not None]
 
 
+CONTRACT_KEY = "contract"
+"""A model or data node's ``contract:`` says what the contract tests need (input shape, output
+kind, a fake writer); it describes the component and is never passed to its constructor."""
+
+
+def build_component(node: DictConfig) -> Any:
+    """Instantiate a model or data node, without its ``contract:`` description."""
+    if CONTRACT_KEY not in node:
+        return instantiate(node)
+    # Resolved while the node is still attached to the whole config (``${data.num_classes}``).
+    plain = OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+    del plain[CONTRACT_KEY]
+    return instantiate(plain)
+
+
+def build_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
+    """The run's datamodule from ``cfg.data``."""
+    return build_component(cfg.data)
+
+
+def build_model(cfg: DictConfig) -> Any:
+    """The run's network from ``cfg.model``."""
+    return build_component(cfg.model)
+
+
 def build_task(cfg: DictConfig) -> pl.LightningModule:
     """The task's LightningModule with the model, optimizer and scheduler injected."""
     sched = cfg.get("sched") or {}
     scheduler = sched.get("scheduler")
     return instantiate(cfg.task.module)(
-        net=instantiate(cfg.model),
+        net=build_model(cfg),
         optimizer=instantiate(cfg.optim),
         scheduler=instantiate(scheduler) if scheduler is not None else None,
         scheduler_interval=sched.get("interval", "epoch"),

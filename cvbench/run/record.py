@@ -6,13 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from cvbench.bench.store import ResultsStore
 from cvbench.files import write_json, write_text
-from cvbench.run.build import build_task, build_trainer, close_loggers, log_config
+from cvbench.run.build import build_datamodule, build_task, build_trainer, close_loggers, log_config
 from cvbench.run.env import environment_record
 from cvbench.run.outputs import claim_run_dir, flat_metrics
 from cvbench.run.results import RecordedRun, hydra_identity, new_record
@@ -83,7 +82,7 @@ def record_run(
     try:
         if cfg.get("seed") is not None:
             pl.seed_everything(cfg.seed, workers=True)
-        datamodule = instantiate(cfg.data)
+        datamodule = build_datamodule(cfg)
         task = build_task(cfg)
         trainer = build_trainer(cfg, store_config=store_config, identity=identity)
         if trainer.is_global_zero:

@@ -28,15 +28,16 @@ $(STAMP): pyproject.toml
 train: install ## Train the default experiment on embedded data (digits, small CNN); ARGS="..." adds overrides
 	$(BIN)/cvbench train $(ARGS)
 
-test: install ## Run the whole test suite (slow tests included); PYTEST_ARGS="..." passes options
+test: install ## Run the whole test suite (slow tests and cvbench/ doctests included); PYTEST_ARGS="..." passes options
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## Run the tests not marked slow
+test-fast: install ## Run the tests not marked slow (doctests included)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: install ## Check code style with ruff
+lint: install ## Check code style with ruff and the import layers with import-linter (pyproject.toml)
 	$(BIN)/ruff check cvbench tests scripts
 	$(BIN)/ruff format --check cvbench tests scripts
+	$(BIN)/lint-imports --no-cache
 
 format: install ## Format and auto-fix with ruff
 	$(BIN)/ruff format cvbench tests scripts

@@ -50,7 +50,13 @@ from omegaconf import DictConfig, open_dict
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from cvbench.run.build import build_task, build_trainer, log_config  # noqa: E402
+from cvbench.run.build import (  # noqa: E402
+    build_datamodule,
+    build_model,
+    build_task,
+    build_trainer,
+    log_config,
+)
 
 DEFAULT_OVERRIDES = ("data=classification/digits", "model=classification/small_cnn")
 NO_VAL_OVERRIDES = ("++trainer.limit_val_batches=0", "++trainer.num_sanity_val_steps=0")
@@ -132,7 +138,7 @@ def run_cvbench(cfg: DictConfig, threads: int) -> Run:
     """Build the run as ``run_train`` does and time ``trainer.fit``."""
     torch.set_num_threads(threads)
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg)
     task = build_task(cfg)
     trainer = build_trainer(cfg)
     clock = EpochClock()
@@ -210,8 +216,8 @@ def run_plain(cfg: DictConfig, threads: int, validate: bool) -> Run:
     from the same config and datamodule."""
     torch.set_num_threads(threads)
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    net = instantiate(cfg.model)  # same RNG state as build_task's instantiate(cfg.model)
+    datamodule = build_datamodule(cfg)
+    net = build_model(cfg)  # same RNG state as build_task's build_networks(cfg)
     loss_fn = instantiate(cfg.task.module.loss)
     memory_format = torch.channels_last if cfg.get("channels_last") else torch.contiguous_format
     net = net.to(memory_format=memory_format)

@@ -19,6 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "cvbench" / "conf"
 HELPERS = Path(__file__).resolve().parent / "helpers"
 
+
+def options(group: str) -> list[str]:
+    """Every option of a config group, as ``group=<option>`` takes it (``classification/small_cnn``
+    for ``model``): the tests enumerate the tree, so a new YAML is tested without an edit here."""
+    root = CONF / group
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+
+
 # Fast settings every composed test config gets; a test's own overrides come after them.
 TEST_OVERRIDES = ("++callbacks.progress_bar=null", "++callbacks.model_summary=null")
 

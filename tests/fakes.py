@@ -23,7 +23,7 @@ def write_cifar10(root: Path, per_batch: int = 6, n_test: int = 8) -> dict[str, 
     """cifar-10-batches-py/ with five training batches, a test batch and batches.meta."""
     rng = np.random.default_rng(1)
     folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     data = rng.integers(0, 256, (5 * per_batch + n_test, 3072), dtype=np.uint8)
     labels = rng.integers(0, 10, len(data)).tolist()
     for k in range(5):
@@ -62,7 +62,7 @@ def write_cifar100(root: Path, n_train: int = 20, n_test: int = 6) -> dict[str, 
     """cifar-100-python/ with train, test and meta (fine and coarse labels)."""
     rng = np.random.default_rng(2)
     folder = root / "cifar-100-python"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for name, n in (("train", n_train), ("test", n_test)):
         data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
@@ -130,7 +130,7 @@ def write_imagefolder(root: Path) -> None:
     write_image(root / "train/dog/.hidden.png", "RGB", seed=5)
     write_image(root / "train/zebra/z.jpeg", "RGB", seed=6)
     (root / "train/dog/notes.txt").write_text("not an image")
-    (root / "train/.cache").mkdir()
+    (root / "train/.cache").mkdir(exist_ok=True)
     for split in ("val", "test"):
         write_image(root / f"{split}/cat/1.png", "RGB", seed=7)
         write_image(root / f"{split}/dog/2.jpg", "RGB", seed=8)

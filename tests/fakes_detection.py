@@ -115,10 +115,11 @@ VOC_OBJECTS = {
 
 def write_voc(root: Path, year: str = "2007", split: str = "test") -> Path:
     """``root/VOC{year}/`` with ImageSets/Main/{split}.txt (000005 before 000001), Annotations and
-    JPEGImages; returns the VOC{year} folder."""
+    JPEGImages; returns the VOC{year} folder. Called again with another split, it adds that
+    split's list (the same images)."""
     base = root / f"VOC{year}"
-    (base / "ImageSets" / "Main").mkdir(parents=True)
-    (base / "Annotations").mkdir()
+    (base / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)  # a split at a time
+    (base / "Annotations").mkdir(exist_ok=True)
     (base / "ImageSets" / "Main" / f"{split}.txt").write_text("000005\n000001\n")
     for k, (name, (size, objects)) in enumerate(VOC_OBJECTS.items()):
         (base / "Annotations" / f"{name}.xml").write_text(voc_xml(f"{name}.jpg", size, objects))
@@ -140,7 +141,7 @@ def write_yolo(root: Path, split: str = "train") -> None:
         (("a.png", (40, 20)), ("b.jpg", (30, 30)), ("sub/c.png", (10, 10)))
     ):
         write_image(root / "images" / split / name, *size, seed=k)
-    (root / "labels" / split).mkdir(parents=True)
+    (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     (root / "labels" / split / "notes.md").write_text("not a label file")
     for name, text in YOLO_LABELS.items():
         (root / "labels" / split / Path(name).with_suffix(".txt")).write_text(text)

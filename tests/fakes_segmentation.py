@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from fakes_detection import write_coco
 from PIL import Image
 
 
@@ -185,3 +186,46 @@ def coco_semantic_dict() -> dict:
             for i, c, s, crowd_ in anns
         ],
     }  # fmt: skip
+
+
+def write_coco_semantic(root: Path, split: str) -> dict:
+    """``root/annotations/instances_{split}.json`` holding :func:`coco_semantic_dict` and its
+    images under ``root/{split}/`` (COCO's layout)."""
+    return write_coco(root, split, coco_semantic_dict())
+
+
+# torchvision's VOC categories among COCO's ids, in VOC order (conf/data/segmentation/coco_voc)
+COCO_VOC_IDS = (5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72)
+
+
+def coco_voc_dict() -> dict:
+    """COCO ids of the 20 VOC categories plus a non-VOC one (90); three images: x.png (48x40)
+    with an aeroplane (COCO id 5) of 1280 px, y.png (40x40) with a bicycle (2) of 1080 px and a
+    toothbrush (90), z.png (20x20) with a 100 px person (1): below torchvision's 1000 px, so it
+    leaves the training split."""
+    anns = [
+        (1, 1, 5, (4, 4, 44, 36)),
+        (2, 2, 2, (2, 2, 32, 38)),
+        (3, 2, 90, (30, 30, 38, 38)),
+        (4, 3, 1, (5, 5, 15, 15)),
+    ]
+    return {
+        "images": [
+            {"id": 1, "file_name": "x.png", "width": 48, "height": 40},
+            {"id": 2, "file_name": "y.png", "width": 40, "height": 40},
+            {"id": 3, "file_name": "z.png", "width": 20, "height": 20},
+        ],
+        "categories": [{"id": c, "name": f"voc_{c}"} for c in COCO_VOC_IDS]
+        + [{"id": 90, "name": "toothbrush"}],
+        "annotations": [
+            {"id": i, "image_id": image, "category_id": c, "segmentation": _square(*box),
+             "iscrowd": 0, "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+             "area": (box[2] - box[0]) * (box[3] - box[1])}
+            for i, image, c, box in anns
+        ],
+    }  # fmt: skip
+
+
+def write_coco_voc(root: Path, split: str) -> dict:
+    """COCO files of :func:`coco_voc_dict` for ``split`` in COCO's layout under ``root``."""
+    return write_coco(root, split, coco_voc_dict())

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cvbench.bench.stats import BootstrapResult, WelchResult, paired_bootstrap, welch_test
-from cvbench.bench.store import RUN_SPECIFIC_KEYS, ResultsStore, RunRecord, StoreError
+from cvbench.store.database import ResultsStore, StoreError
+from cvbench.store.record import RunRecord, is_run_specific_key
 
 # Config keys that differ between any two runs and say nothing about the method.
 NAME_KEYS = frozenset({"run_name", "ckpt_path"})
@@ -121,13 +122,11 @@ def is_run_specific(key: str) -> bool:
 
     >>> is_run_specific("paths.output_dir"), is_run_specific("trainer.default_root_dir")
     (True, True)
-    >>> is_run_specific("optim.lr")
-    False
+    >>> is_run_specific("model.contract.input_shape"), is_run_specific("optim.lr")
+    (True, False)
     """
     leaf = key.rsplit(".", 1)[-1]
-    return (
-        key.split(".", 1)[0] in RUN_SPECIFIC_KEYS or key in NAME_KEYS or leaf in RUN_SPECIFIC_LEAVES
-    )
+    return is_run_specific_key(key) or key in NAME_KEYS or leaf in RUN_SPECIFIC_LEAVES
 
 
 def _distinct(values: list[Any]) -> list[Any]:

@@ -13,7 +13,7 @@ import io
 import math
 from collections.abc import Sequence
 
-from cvbench.bench.leaderboard import COSTS, Row, Stat, Table
+from cvbench.bench.tables import COSTS, Row, Stat, Table
 
 FORMATS = ("md", "csv", "html")
 COST_TITLES = {

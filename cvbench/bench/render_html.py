@@ -4,7 +4,7 @@ inline SVG (matplotlib), no network and no server.
 Clicking a header sorts its table (again: the other way). The URL hash
 ``#sort=<table>:<column>[:asc|:desc]`` sorts on load, e.g.
 ``leaderboard.html#sort=classification-digits:params:desc``; ``<table>`` is the table's
-:attr:`~cvbench.bench.leaderboard.Table.slug` and ``<column>`` a header's ``data-key``: ``rank``,
+:attr:`~cvbench.bench.tables.Table.slug` and ``<column>`` a header's ``data-key``: ``rank``,
 ``experiment``, ``model``, a metric key (``test/top1_error``), ``n``, ``params``,
 ``flops_per_image`` or ``train_images_per_s``.
 """
@@ -16,7 +16,6 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from cvbench.bench.leaderboard import COSTS, Table
 from cvbench.bench.render import (
     caption,
     cells,
@@ -25,6 +24,7 @@ from cvbench.bench.render import (
     headers,
     left_out_note,
 )
+from cvbench.bench.tables import COSTS, Table
 
 # Left out of the SVGs: no date or version (the page stays the same for the same runs), no RDF.
 SVG_METADATA = ("Date", "Creator", "Format", "Type")

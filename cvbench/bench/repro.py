@@ -22,8 +22,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from cvbench.bench.store import ResultsStore, RunRecord
 from cvbench.conf import CONF_DIR
+from cvbench.store.database import ResultsStore
+from cvbench.store.record import RunRecord
 
 RECIPE_GROUP = "repro"  # recipes are the experiments conf/experiment/repro/*.yaml
 

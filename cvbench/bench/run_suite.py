@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from cvbench.bench.store import ResultsStore, new_run_id
+from cvbench.bench.leaderboard import leaderboard_text
 from cvbench.bench.suite import (
     PlannedRun,
     execute,
@@ -18,6 +18,9 @@ from cvbench.bench.suite import (
     suite_path,
     train_command,
 )
+from cvbench.files import write_text
+from cvbench.store.database import ResultsStore
+from cvbench.store.record import new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +97,6 @@ def report(
             failed += outcome != "completed"
         log.info(f"  {run.label}: {outcome}")
     if fmt and suite_records:
-        from cvbench.bench.leaderboard import leaderboard_text
-        from cvbench.files import write_text
-
         text = leaderboard_text(suite_records, fmt=fmt)
         if fmt == "html":
             write_text(out_dir / "leaderboard.html", text)

@@ -12,7 +12,7 @@ A suite is a YAML file in ``conf/bench/`` (or any path)::
         grid: {optim.lr: [0.001, 0.003]}  # one run per combination
 
 Each planned run is identified by the hash of the config it composes to
-(:func:`cvbench.run.results.config_hash`), so a run that already completed in the results
+(:func:`cvbench.store.record.config_hash`), so a run that already completed in the results
 store is skipped, whether a suite or a plain ``cvbench train`` recorded it; failed runs are
 run again. Each run is its own ``cvbench train`` process: one run's crash does not stop the
 suite, and a DDP trainer works as on the command line.
@@ -32,7 +32,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from cvbench.run.results import config_hash
+from cvbench.store.record import config_hash
 
 SUITE_KEYS = ("seeds", "overrides", "runs")
 RUN_KEYS = ("experiment", "seeds", "overrides", "grid")

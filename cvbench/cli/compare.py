@@ -1,6 +1,7 @@
-"""``cvbench compare A B [metric=KEY] [db=PATH] [resamples=10000] [seed=0] [format=text|json]``:
-two runs or experiments from the results store, their config and metric differences, and
-whether the difference in ``metric`` (default: the primary metric) is more than noise."""
+"""``cvbench compare a=A b=B [metric=KEY] [db=PATH] [resamples=10000] [seed=0]
+[format=text|json]``: two runs or experiments from the results store, their config and metric
+differences, and whether the difference in ``metric`` (default: the primary metric) is more
+than noise."""
 
 from __future__ import annotations
 
@@ -9,18 +10,41 @@ import math
 import statistics
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from cvbench.bench.compare import Comparison, Outcome, Side, compare
 from cvbench.bench.stats import WelchResult
-from cvbench.bench.store import open_store
 from cvbench.cli.errors import reported_errors
-from cvbench.cli.keyvalue import parse_key_values
+from cvbench.cli.options import REQUIRED, Command, Setting, parse_or_exit
+from cvbench.store.database import open_store
 
-DEFAULTS = {"metric": None, "db": None, "resamples": "10000", "seed": "0", "format": "text"}
-USAGE = (
-    "usage: cvbench compare A B [metric=KEY] [db=PATH] [resamples=10000] [seed=0] "
-    "[format=text|json]\n  A, B: a run id (or a unique prefix) or an experiment name"
+SIDE = "a run id (or a unique prefix of one), or an experiment name (all its completed seeds)"
+COMMAND = Command(
+    "compare",
+    "Two runs or experiments from the results store: their config and metric differences, "
+    "and whether the difference in one metric is more than noise (Welch's t-test across "
+    "seeds, paired bootstrap over test images). Every difference is B - A.",
+    (
+        Setting("a", f"side A: {SIDE}", str, REQUIRED, metavar="RUN|EXPERIMENT"),
+        Setting("b", f"side B: {SIDE}", str, REQUIRED, metavar="RUN|EXPERIMENT"),
+        Setting(
+            "metric",
+            "the metric tested against noise, e.g. test/psnr (default: the "
+            "primary metric of A's runs)",
+            str,
+            metavar="KEY",
+        ),  # fmt: skip
+        Setting("db", "the results store (default: $CVBENCH_DB, else outputs/cvbench.db)", Path),
+        Setting("resamples", "bootstrap samples", int, 10000, minimum=1),
+        Setting("seed", "seed of the bootstrap's resampling", int, 0, minimum=0),
+        Setting("format", "text for reading, json for scripts", str, "text", ("text", "json")),
+    ),
+    examples=(
+        "compare a=classification/digits_small_cnn b=RUN_ID",
+        "compare a=sr/a b=sr/b metric=test/ssim format=json",
+    ),
+    positional=("a", "b"),
 )
 ALPHA = 0.05  # a difference with p below this is called more than noise
 NOISE = {"welch": "seed noise", "bootstrap": "test-image sampling noise"}
@@ -188,37 +212,18 @@ def comparison_dict(cmp: Comparison) -> dict[str, Any]:
     }
 
 
-def _integer(settings: dict[str, Any], key: str, minimum: int) -> int:
-    try:
-        value = int(settings[key])
-    except (TypeError, ValueError):
-        value = minimum - 1
-    if value < minimum:
-        raise ValueError(
-            f"cvbench compare: {key} must be an integer >= {minimum}, got {settings[key]!r}"
-        )
-    return value
-
-
 def main(argv: list[str]) -> None:
-    """Print the comparison of the two runs or experiments named in ``argv``."""
-    if any(arg in ("-h", "--help") for arg in argv):
-        print(USAGE)
-        return
-    with reported_errors():
-        settings, names = parse_key_values(argv, DEFAULTS, command="compare")
-        if len(names) != 2:
-            raise ValueError(
-                f"cvbench compare takes two runs or experiments, got {len(names)}\n{USAGE}"
-            )
-        if settings["format"] not in ("text", "json"):
-            raise ValueError(
-                f"cvbench compare: format must be text or json, got {settings['format']!r}"
-            )
-        resamples = _integer(settings, "resamples", 1)
-        seed = _integer(settings, "seed", 0)
-        with open_store(settings["db"]) as store:
-            cmp = compare(store, *names, metric=settings["metric"], resamples=resamples, seed=seed)
+    """Print the comparison of the two runs or experiments named by ``a=`` and ``b=``."""
+    settings = parse_or_exit(COMMAND, argv).values
+    with reported_errors(), open_store(settings["db"]) as store:
+        cmp = compare(
+            store,
+            settings["a"],
+            settings["b"],
+            metric=settings["metric"],
+            resamples=settings["resamples"],
+            seed=settings["seed"],
+        )
     if settings["format"] == "json":
         sys.stdout.write(json.dumps(comparison_dict(cmp), indent=2, allow_nan=False) + "\n")
     else:

@@ -19,7 +19,7 @@ USER_ERRORS = (
     NonFiniteLossError,
     RunDirectoryInUse,
 )
-EXIT_BAD_INPUT = 1  # exit status of every user error; argparse uses 2 for a wrong command line
+EXIT_BAD_INPUT = 1  # exit status of every user error, a wrong key=value included (as Hydra)
 EXIT_SIGTERM = 128 + 15  # as a shell reports a process ended by SIGTERM
 
 

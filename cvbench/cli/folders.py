@@ -15,7 +15,7 @@ class FolderKind:
     """What a task's folders hold, for listing them and for the error messages.
 
     Attributes:
-        task: the ``--task`` name.
+        task: the ``task=`` name of ``cvbench score``.
         suffixes: file suffixes read (lower case; any case matches).
         files: what the files are, plural ("label maps").
         described: how an empty folder's message lists them ("*.png label maps").
@@ -39,9 +39,7 @@ def file_names(folder: Path, kind: FolderKind) -> list[str]:
     if not folder.exists():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(folder))
     if not folder.is_dir():
-        raise ValueError(
-            f"{folder}: not a folder; --task {kind.task} scores folders of {kind.files}"
-        )
+        raise ValueError(f"{folder}: not a folder; task={kind.task} scores folders of {kind.files}")
     names = sorted(
         p.name for p in folder.iterdir() if p.suffix.lower() in kind.suffixes and p.is_file()
     )

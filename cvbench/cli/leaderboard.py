@@ -1,7 +1,7 @@
 """``cvbench leaderboard``: the results store's runs as tables, one per (task, dataset).
 
     cvbench leaderboard [task=NAME[,NAME]] [dataset=NAME[,NAME]] [format=md|csv|html]
-                        [out=FILE] [db=PATH] [kind=train|eval|all] [suite=NAME]
+                        [out=PATH] [db=PATH] [kind=train|eval|all] [suite=NAME]
 
 Prints the tables (or writes them to ``out``). ``format=md`` is what the README embeds;
 ``format=html`` is a self-contained page with sortable tables and plots. ``suite=NAME`` keeps
@@ -12,48 +12,57 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from cvbench.bench.leaderboard import leaderboard_text
 from cvbench.bench.render import FORMATS
-from cvbench.bench.store import open_store
 from cvbench.cli.errors import reported_errors
-from cvbench.cli.keyvalue import parse_key_values
+from cvbench.cli.options import Command, Setting, parse_or_exit
+from cvbench.store.database import open_store
 
-DEFAULTS = {
-    "task": None,
-    "dataset": None,
-    "format": "md",
-    "out": None,
-    "db": None,
-    "kind": "train",
-    "suite": None,
-}
 KINDS = ("train", "eval", "all")
+COMMAND = Command(
+    "leaderboard",
+    "Tables from the results store's runs, one per (task, dataset), ranked by the task's "
+    "primary metric (mean ± std over seeds).",
+    (
+        Setting("task", "only these tasks", list, metavar="NAME[,NAME]"),
+        Setting("dataset", "only these datasets (data name)", list, metavar="NAME[,NAME]"),
+        Setting(
+            "format",
+            "md (what the README embeds), csv, or html (a self-contained page "
+            "with sortable tables and plots)",
+            str,
+            "md",
+            FORMATS,
+        ),  # fmt: skip
+        Setting("out", "write the tables to this file instead of printing them", Path),
+        Setting("db", "the results store (default: $CVBENCH_DB, else outputs/cvbench.db)", Path),
+        Setting("kind", "which runs: train, eval or all", str, "train", KINDS),
+        Setting(
+            "suite",
+            "only the runs of this suite's configurations (conf/bench/NAME.yaml "
+            "or a path), as cvbench bench plans it",
+            str,
+            metavar="NAME",
+        ),  # fmt: skip
+    ),
+    examples=(
+        "leaderboard",
+        "leaderboard task=super_resolution dataset=set5",
+        "leaderboard suite=readme format=md",
+        "leaderboard format=html out=outputs/leaderboard.html",
+    ),
+    positional=("task",),
+)
 
 
-def _names(value: str | None) -> list[str] | None:
-    """``a,b`` -> ``["a", "b"]``; None stays None (no filter)."""
-    return None if value is None else [v for v in value.split(",") if v]
+def _shown(names: list[str] | None) -> str:
+    """How a filter reads in messages: ``a,b``; None (no filter) as None."""
+    return "None" if names is None else ",".join(names)
 
 
-def check_settings(settings: dict[str, str | None], positional: list[str]) -> None:
-    """Raises ValueError for positional arguments, an unknown format or kind."""
-    if positional:
-        raise ValueError(
-            f"cvbench leaderboard takes key=value settings only, not {' '.join(positional)!r}; "
-            f"valid: {', '.join(f'{k}=' for k in DEFAULTS)}"
-        )
-    if settings["format"] not in FORMATS:
-        raise ValueError(
-            f"cvbench leaderboard: format={settings['format']} is not one of {', '.join(FORMATS)}"
-        )
-    if settings["kind"] not in KINDS:
-        raise ValueError(
-            f"cvbench leaderboard: kind={settings['kind']} is not one of {', '.join(KINDS)}"
-        )
-
-
-def leaderboard(settings: dict[str, str | None]) -> str:
+def leaderboard(settings: dict[str, Any]) -> str:
     """The leaderboard text of the runs in the store that ``settings`` select.
 
     Raises:
@@ -61,7 +70,7 @@ def leaderboard(settings: dict[str, str | None]) -> str:
         ValueError: no run matches, naming the tasks and datasets the store has.
     """
     kind = None if settings["kind"] == "all" else settings["kind"]
-    tasks, datasets = _names(settings["task"]), _names(settings["dataset"])
+    tasks, datasets = settings["task"], settings["dataset"]
     hashes = suite_hashes(settings["suite"]) if settings["suite"] else None
     with open_store(settings["db"]) as store:
         records = store.runs(kind=kind, task=tasks, dataset=datasets, config_hash=hashes)
@@ -70,8 +79,8 @@ def leaderboard(settings: dict[str, str | None]) -> str:
             have_tasks = sorted({str(r.task) for r in everything})
             have_datasets = sorted({str(r.dataset) for r in everything})
             raise ValueError(
-                f"no {settings['kind']} runs in {store.path} match task={settings['task']} "
-                f"dataset={settings['dataset']} suite={settings['suite']}; the store has tasks: "
+                f"no {settings['kind']} runs in {store.path} match task={_shown(tasks)} "
+                f"dataset={_shown(datasets)} suite={settings['suite']}; the store has tasks: "
                 f"{', '.join(have_tasks) or 'none'}; datasets: {', '.join(have_datasets) or 'none'}"
             )
     return leaderboard_text(records, fmt=str(settings["format"]))
@@ -89,9 +98,8 @@ def suite_hashes(name: str) -> list[str]:
 
 def main(argv: list[str]) -> None:
     """Run ``cvbench leaderboard`` with the arguments after the command name."""
+    settings = parse_or_exit(COMMAND, argv).values
     with reported_errors():
-        settings, positional = parse_key_values(argv, DEFAULTS, command="leaderboard")
-        check_settings(settings, positional)
         text = leaderboard(settings)
         if settings["out"] is None:
             sys.stdout.write(text)

@@ -1,23 +1,28 @@
-"""``cvbench`` command: dispatch to the train / eval / score subcommands."""
+"""``cvbench`` command: dispatch to the subcommands.
+
+Every subcommand reads Hydra's ``key=value`` override syntax and has ``--help`` / ``-h``:
+``train``, ``eval`` and ``bench`` are Hydra apps; ``score``, ``leaderboard``, ``compare`` and
+``reproduce`` declare their settings in ``cvbench.cli.options``.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
+from cvbench.cli.errors import EXIT_BAD_INPUT
 from cvbench.cli.quiet import quiet_third_party
 
 COMMANDS = {
     "train": ("cvbench.cli.train", "train a model: cvbench train [group=option] [key=value] ..."),
     "eval": ("cvbench.cli.evaluate", "test a checkpoint: cvbench eval ckpt_path=PATH [overrides]"),
-    "score": (
-        "cvbench.cli.score",
-        "score a predictions file: cvbench score --task ... --gt ... --pred ...",
-    ),
     "bench": (
         "cvbench.cli.bench",
         "run a suite, skipping what is done: cvbench bench suite=NAME",
+    ),
+    "score": (
+        "cvbench.cli.score",
+        "score a predictions file: cvbench score task=NAME gt=PATH pred=PATH [...]",
     ),
     "leaderboard": (
         "cvbench.cli.leaderboard",
@@ -25,11 +30,11 @@ COMMANDS = {
     ),
     "compare": (
         "cvbench.cli.compare",
-        "two runs or experiments, against seed noise: cvbench compare A B",
+        "two runs or experiments, against seed noise: cvbench compare a=A b=B",
     ),
     "reproduce": (
         "cvbench.cli.reproduce",
-        "published results and whether cvbench reproduces them: cvbench reproduce [NAME]",
+        "published results, reproduced or not: cvbench reproduce [recipe=NAME [overrides]]",
     ),
 }
 HYDRA_COMMANDS = ("train", "eval", "bench")
@@ -37,10 +42,28 @@ HYDRA_COMMANDS = ("train", "eval", "bench")
 USAGE = (
     "usage: cvbench {"
     + ",".join(COMMANDS)
-    + "} ...\n\n"
+    + "} [key=value ...]\n\n"
     + "\n".join(f"  {name:11} {help_}" for name, (_, help_) in COMMANDS.items())
-    + "\n\nHydra's own options work after train and eval, e.g. `cvbench train --help`."
+    + "\n\nEvery command takes Hydra's key=value syntax and explains itself with --help, e.g. "
+    + "`cvbench score --help`.\ntrain, eval and bench also take Hydra's flags: "
+    + "--config-dir DIR (your own configs), -m (multirun), --cfg job, ..."
 )
+
+
+def check_group_options(argv: list[str]) -> None:
+    """Exit with one ``error:`` line per ``group=option`` that no config folder has: cvbench's
+    tree, ``--config-dir`` and ``hydra.searchpath`` folders."""
+    from cvbench.cli.groups import hydra_arguments, invalid_choices
+    from cvbench.conf import CONF_DIR
+
+    found = hydra_arguments(argv)
+    if found is None:
+        return  # Hydra's parser refuses the line and says why
+    overrides, user_dirs = found
+    problems = invalid_choices(overrides, [CONF_DIR, *user_dirs])
+    if problems:
+        print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,13 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     quiet_third_party()
     module = importlib.import_module(COMMANDS[name][0])
     if name in HYDRA_COMMANDS:
-        from cvbench.cli.groups import invalid_choices
-        from cvbench.cli.train import CONF_DIR
-
-        problems = invalid_choices(rest, Path(CONF_DIR))
-        if problems:
-            print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
-            sys.exit(2)
+        check_group_options(rest)
         # Hydra reads sys.argv itself. Lightning's DDP launcher restarts the program for each
         # extra process as `python -m <__main__.__spec__.name> <sys.argv[1:]>`: pointing both
         # at the subcommand's module makes those processes run the same subcommand.

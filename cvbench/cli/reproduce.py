@@ -1,8 +1,8 @@
 """``cvbench reproduce``: the reproduction recipes and whether the results store shows them
-reproduced; ``cvbench reproduce NAME [overrides]`` trains one and prints PASS / FAIL.
+reproduced; ``cvbench reproduce recipe=NAME [overrides]`` trains one and prints PASS / FAIL.
 
-    cvbench reproduce [db=PATH]                      # every recipe with its status
-    cvbench reproduce NAME [overrides] [db=PATH]     # cvbench train experiment=repro/NAME ...
+    cvbench reproduce [db=PATH]                          # every recipe with its status
+    cvbench reproduce recipe=NAME [overrides] [db=PATH]  # cvbench train experiment=repro/NAME ...
 """
 
 from __future__ import annotations
@@ -20,19 +20,39 @@ from cvbench.bench.repro import (
     verdict_line,
     verdicts,
 )
-from cvbench.bench.store import ResultsStore, StoreError, default_db_path, new_run_id
 from cvbench.cli.errors import reported_errors
-from cvbench.cli.keyvalue import parse_key_values
+from cvbench.cli.options import Command, Setting, UsageError, parse_or_exit, usage_exit
+from cvbench.store.database import ResultsStore, StoreError, default_db_path
+from cvbench.store.record import new_run_id
 
 DB_OVERRIDE = "paths.results_db="
+COMMAND = Command(
+    "reproduce",
+    "The reproduction recipes (conf/experiment/repro/) with their expected values, source and "
+    "whether the results store shows them reproduced; with recipe=NAME, train that recipe "
+    "(cvbench train experiment=repro/NAME in a child process) and print PASS / FAIL per "
+    "metric (exit status 0 only when every metric passes).",
+    (
+        Setting(
+            "recipe", "the recipe to train (a YAML of conf/experiment/repro/)", str, metavar="NAME"
+        ),  # fmt: skip
+        Setting("db", "the results store (default: $CVBENCH_DB, else outputs/cvbench.db)", Path),
+    ),
+    overrides="overrides: with recipe=NAME, every other key=value is an override of cvbench "
+    "train (trainer.devices=4, data.batch_size=64, ...).",
+    examples=(
+        "reproduce",
+        "reproduce recipe=edsr_x2_set5",
+        "reproduce recipe=resnet50_imagenet trainer.devices=4 data.batch_size=64",
+        "reproduce db=/path/to/cvbench.db",
+    ),
+    positional=("recipe",),
+)
 
 
-def list_recipes(argv: Sequence[str]) -> None:
+def list_recipes(db: Path | None) -> None:
     """Print every recipe with its expected values, source and status."""
-    settings, extra = parse_key_values(argv, {"db": None}, command="reproduce")
-    if extra:
-        raise ValueError(f"cvbench reproduce: one recipe name first, got {list(extra)}")
-    path = Path(settings["db"]) if settings["db"] else default_db_path()
+    path = db or default_db_path()
     store = ResultsStore(path) if path.is_file() else None
     try:
         print("\n".join(status_report(load_recipes(), store)))
@@ -43,28 +63,22 @@ def list_recipes(argv: Sequence[str]) -> None:
         print(f"(no results store at {path}: every recipe is not run)")
 
 
-def split_db(overrides: Sequence[str]) -> tuple[Path, list[str]]:
-    """The store the run writes to (``db=PATH``, else a ``paths.results_db=`` override, else
-    the default) and the training overrides, with ``paths.results_db`` set to it."""
-    db, rest = None, []
-    for arg in overrides:
-        if arg.startswith("db="):
-            db = Path(arg.removeprefix("db="))
-        else:
-            rest.append(arg)
-    given = [a for a in rest if a.lstrip("+").startswith(DB_OVERRIDE)]
+def split_db(db: Path | None, overrides: Sequence[str]) -> tuple[Path, list[str]]:
+    """The store the run writes to (``db``, else a ``paths.results_db=`` override, else the
+    default) and the training overrides, with ``paths.results_db`` set to it."""
+    given = [a for a in overrides if a.lstrip("+").startswith(DB_OVERRIDE)]
     if db is None and given:
-        return Path(given[-1].split("=", 1)[1]), rest
+        return Path(given[-1].split("=", 1)[1]), list(overrides)
     db = db or default_db_path()
-    rest = [a for a in rest if a not in given]
+    rest = [a for a in overrides if a not in given]
     return db, [*rest, f"++{DB_OVERRIDE}{db}"]
 
 
-def run_recipe(name: str, overrides: Sequence[str]) -> int:
+def run_recipe(name: str, overrides: Sequence[str], db: Path | None = None) -> int:
     """Train recipe ``name`` as ``python -m cvbench train experiment=repro/NAME ...`` (its
     output shown as it runs), then print its verdicts; the exit status (0: every metric PASS)."""
     recipe = find_recipe(name)
-    db, train_overrides = split_db(overrides)
+    db, train_overrides = split_db(db, overrides)
     run_id = new_run_id()
     command = [
         sys.executable,
@@ -97,13 +111,21 @@ def run_recipe(name: str, overrides: Sequence[str]) -> int:
 
 
 def main(argv: list[str]) -> None:
-    """``cvbench reproduce [NAME [overrides]] [db=PATH]``."""
+    """``cvbench reproduce [recipe=NAME [overrides]] [db=PATH]``."""
+    parsed = parse_or_exit(COMMAND, argv)
+    name, db = parsed.values["recipe"], parsed.values["db"]
+    if name is None and parsed.overrides:
+        usage_exit(
+            UsageError(
+                f"cvbench reproduce: {parsed.overrides[0]!r} is not a setting of the listing "
+                "(db=); train overrides go with a recipe: cvbench reproduce recipe=NAME "
+                f"{' '.join(parsed.overrides)}"
+            )
+        )
     with reported_errors():
-        if argv and "=" not in argv[0] and not argv[0].startswith("-"):
-            code = run_recipe(argv[0], argv[1:])
-            if code:
-                sys.exit(code)
-        elif argv and argv[0] in ("-h", "--help"):
-            print(__doc__.strip())
-        else:
-            list_recipes(argv)
+        if name is None:
+            list_recipes(db)
+            return
+        code = run_recipe(name, parsed.overrides, db)
+    if code:
+        sys.exit(code)

@@ -1,4 +1,4 @@
-"""``cvbench score --task restoration``: PSNR and SSIM of a folder of restored images against a
+"""``cvbench score task=restoration``: PSNR and SSIM of a folder of restored images against a
 folder of ground-truth images, per image and the mean over images, with the protocol of
 ``cvbench.metrics.restoration`` (BasicSR's ``calculate_psnr`` / ``calculate_ssim``: 8-bit
 rounding, ``crop_border``, Y of BT.601 or RGB).
@@ -7,12 +7,15 @@ Both folders hold image files (``IMAGE_SUFFIXES``: PNG, JPEG, BMP, TIFF, WebP) d
 (sub-folders are not read), matched by file name, extension included. Images are read as 8-bit
 RGB: gray ones are repeated to three channels, alpha is dropped; 16-bit and float images are
 refused rather than silently truncated. Pixels are scored as stored (no EXIF rotation).
+
+A composition of the two bottom layers, so it lives above both: ``cvbench.data`` reads the
+images, ``cvbench.metrics.restoration`` scores them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -22,7 +25,7 @@ from cvbench.data.formats.images import read_rgb
 from cvbench.data.formats.masks import IMAGE_SUFFIXES
 from cvbench.metrics.restoration import RestorationMetric
 
-__all__ = ["IMAGES", "score_restoration"]
+__all__ = ["IMAGES", "score_image_folders"]
 
 
 IMAGES = FolderKind(
@@ -39,15 +42,16 @@ def _as_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].double() / 255.0
 
 
-def score_restoration(
-    gt: Path, pred: Path, *, color: str = "y", crop_border: int = 0
+def score_image_folders(
+    gt: Path, pred: Path, *, color: Literal["y", "rgb"] = "y", crop_border: int = 0
 ) -> dict[str, Any]:
     """Per-image and mean PSNR (dB) and SSIM of a folder of outputs against the ground truth.
 
     Args:
-        gt: folder of ground-truth images (directly inside).
-        pred: folder of outputs, the same file names, each of its ground truth's size.
-        color: ``y`` (Y of BT.601, the SR papers') or ``rgb``.
+        gt: folder of ground-truth 8-bit images (PNG, JPEG, BMP, TIFF, WebP directly inside).
+        pred: folder of outputs, the same file names (extension included), each of its ground
+            truth's size.
+        color: score the Y of BT.601 YCbCr (y, the SR papers') or RGB.
         crop_border: pixels removed from each side before scoring (SR papers: the scale).
 
     Returns:
@@ -60,6 +64,8 @@ def score_restoration(
             mismatch, an unreadable or 16-bit image, an image too small for ``crop_border`` or
             the SSIM window; naming the file.
     """
+    if crop_border < 0:
+        raise ValueError(f"crop_border={crop_border}: expected 0 or more")
     metric = RestorationMetric(color=color, crop_border=crop_border)
     names = matched_names(gt, pred, IMAGES)
     for index, name in enumerate(names):
@@ -75,7 +81,7 @@ def score_restoration(
             metric.update(_as_tensor(output), _as_tensor(target), torch.tensor([index]))
         except ValueError as err:
             message = str(err).removeprefix("RestorationMetric: ")
-            raise ValueError(f"{pred / name}: {message} (--crop-border {crop_border})") from None
+            raise ValueError(f"{pred / name}: {message} (crop_border={crop_border})") from None
     means = metric.compute()
     return {
         **means,

@@ -1,22 +1,40 @@
 """The batch types data gives tasks, one per family, and what a datamodule tells a task about a
 split (its ground truth, its class names). Data and tasks both import these; nothing here
-imports above ``cvbench.data``.
+imports above ``cvbench.data``. Each family's records (what its readers return) are the
+Protocols of :mod:`cvbench.data.records`.
 
 Batches are ``NamedTuple``\\s: they unpack like the plain tuples they replace
 (``images, targets, indices = batch``), name their fields, and Lightning moves them to the
 device field by field. ``indices`` are always the (B,) int64 dataset indices of the samples:
-the metrics count each image once across processes by them.
+the metrics count each image once across processes by them. A data YAML's ``contract.batch``
+names the type its datamodule yields (checked by ``tests/data/test_data_contracts.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor
+
+from cvbench.data.records import ObjectRecords
 
 Images = Tensor | list[Tensor]
 """(B, C, H, W) float when every image of the batch has one size, else B tensors (C, H_i, W_i)."""
+
+
+def stack_or_list(tensors: Sequence[Tensor]) -> Images:
+    """The tensors stacked along a new first dimension when their shapes agree, else a list.
+
+    >>> stack_or_list([torch.zeros(3, 2), torch.ones(3, 2)]).shape
+    torch.Size([2, 3, 2])
+    >>> [t.shape[1] for t in stack_or_list([torch.zeros(3, 2), torch.ones(3, 4)])]
+    [2, 4]
+    """
+    if len({t.shape for t in tensors}) == 1:
+        return torch.stack(list(tensors))
+    return list(tensors)
 
 
 class ClassificationBatch(NamedTuple):
@@ -80,17 +98,82 @@ class PairBatch(NamedTuple):
     index: Tensor
 
 
+class ImageBatch(NamedTuple):
+    """Images without labels (image synthesis: the real images a generator learns).
+
+    Attributes:
+        images: (B, 3, H, W) float in [0, 1].
+        indices: (B,) int64 dataset indices.
+    """
+
+    images: Tensor
+    indices: Tensor
+
+
+class UnpairedBatch(NamedTuple):
+    """Images of two domains with no correspondence (CycleGAN, style transfer): sample b of
+    ``images_a`` and sample b of ``images_b`` are drawn independently.
+
+    Attributes:
+        images_a: (B, 3, H, W) float in [0, 1], domain A.
+        images_b: (B, 3, H, W) float in [0, 1], domain B.
+        indices_a: (B,) int64 dataset indices into domain A.
+        indices_b: (B,) int64 dataset indices into domain B.
+    """
+
+    images_a: Tensor
+    images_b: Tensor
+    indices_a: Tensor
+    indices_b: Tensor
+
+
+class TextBatch(NamedTuple):
+    """Text images with their transcriptions (OCR, CTC-trained recognizers).
+
+    Attributes:
+        images: (B, C, H, W) float: crops resized to one height and padded to one width.
+        texts: B transcriptions, as annotated (what accuracy and edit distance score).
+        targets: (B, L) int64 character codes in 1..V, padded with 0 (the CTC blank) after
+            each text's length; L is the batch's longest length.
+        lengths: (B,) int64 number of codes of each text.
+        indices: (B,) int64 dataset indices.
+    """
+
+    images: Tensor
+    texts: list[str]
+    targets: Tensor
+    lengths: Tensor
+    indices: Tensor
+
+
+class FaceBatch(NamedTuple):
+    """Images with face boxes and five landmarks each (face detection, RetinaFace's targets).
+
+    Attributes:
+        images: B tensors (3, H_i, W_i) float in [0, 1].
+        boxes: B tensors (N_i, 4) float xyxy pixels.
+        landmarks: B tensors (N_i, 5, 2) float xy pixels: left eye, right eye, nose, left and
+            right mouth corners; NaN for a face annotated without landmarks.
+        indices: (B,) int64 dataset indices.
+    """
+
+    images: list[Tensor]
+    boxes: list[Tensor]
+    landmarks: list[Tensor]
+    indices: Tensor
+
+
 @runtime_checkable
 class DetectionGroundTruthSource(Protocol):
     """A datamodule that gives the COCO ground truth of a split (detection, instance
     segmentation, localization).
 
-    ``records_of(split)`` returns the split's records, which carry ``coco`` (the COCO dict),
-    ``image_ids`` (original image id of each dataset index) and ``category_ids`` (original
-    category id of each label 1..K, in order).
+    ``records_of(split)`` returns the split's :class:`~cvbench.data.records.ObjectRecords`,
+    which carry ``coco`` (the COCO dict), ``image_ids`` (original image id of each dataset
+    index) and ``category_ids`` (original category id of each label 1..K, in order).
     """
 
-    def records_of(self, split: str) -> Any: ...
+    def records_of(self, split: str) -> ObjectRecords: ...
 
 
 @runtime_checkable

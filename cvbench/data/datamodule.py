@@ -1,19 +1,21 @@
 """Lightning datamodule for image classification: records + albumentations + batching.
 
-Each sample is ``(image, target, index)``: the dataset index travels with the sample so
+Each sample is ``(image, target, index)``, batched as a
+:class:`~cvbench.data.batches.ClassificationBatch`: the dataset index travels with the sample so
 that metrics can drop the duplicates a distributed sampler pads each shard with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
-from cvbench.data.records import ImageRecords
+from cvbench.data.batches import ClassificationBatch
+from cvbench.data.records import ClassificationRecords
 
 SPLIT_SEED_OFFSET = {"train": 0, "val": 1, "test": 2}
 STAGE_SPLITS = {
@@ -72,7 +74,9 @@ class TransformedRecords(Dataset):
     makes it (float32 after Normalize + ToTensorV2), target and index ints.
     """
 
-    def __init__(self, records: ImageRecords, transform: Callable | None, channels: int) -> None:
+    def __init__(
+        self, records: ClassificationRecords, transform: Callable | None, channels: int
+    ) -> None:
         self.records = records
         self.transform = transform
         self.channels = channels
@@ -89,7 +93,7 @@ class TransformedRecords(Dataset):
         return image, int(self.records.targets[index]), index
 
 
-def check_targets(records: ImageRecords, num_classes: int, where: str) -> None:
+def check_targets(records: ClassificationRecords, num_classes: int, where: str) -> None:
     """Raise if a label is outside ``[0, num_classes)``, naming the first such sample."""
     targets = np.asarray(records.targets)
     bad = np.flatnonzero((targets < 0) | (targets >= num_classes))
@@ -187,14 +191,25 @@ class RecordsDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
 
+def collate_classification(samples: Sequence[tuple[torch.Tensor, int, int]]) -> ClassificationBatch:
+    """torch's default collation of ``(image, target, index)`` samples, as a
+    :class:`~cvbench.data.batches.ClassificationBatch`: images (B, C, H, W), targets and
+    indices (B,) int64."""
+    images, targets, indices = default_collate(samples)
+    return ClassificationBatch(images, targets, indices)
+
+
 class ClassificationDataModule(RecordsDataModule):
-    """Batches of ``(images (B, C, H, W) float32, targets (B,) int64, indices (B,) int64)``.
+    """Batches of :class:`~cvbench.data.batches.ClassificationBatch`: ``(images (B, C, H, W)
+    float32, targets (B,) int64, indices (B,) int64)``.
 
     Args:
         num_classes: number of classes; every label is checked against it.
         num_channels: channels of the images the model receives (1 or 3).
         **kwargs: ``name``, ``records``, ``transforms``, ... of :class:`RecordsDataModule`.
     """
+
+    collate_fn = staticmethod(collate_classification)
 
     def __init__(self, *, num_classes: int, num_channels: int = 3, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -204,7 +219,7 @@ class ClassificationDataModule(RecordsDataModule):
         self.num_channels = num_channels
 
     def make_dataset(
-        self, records: ImageRecords, transform: Callable | None, split: str
+        self, records: ClassificationRecords, transform: Callable | None, split: str
     ) -> TransformedRecords:
         check_targets(records, self.num_classes, f"data '{self.name}' split '{split}'")
         return TransformedRecords(records, transform, self.num_channels)

@@ -5,7 +5,9 @@ A sample is ``(image, target, index)``: image (3, H, W) float32 in [0, 1]; targe
 label convention (0 is the background), plus ``"masks": (N, H, W) uint8`` in {0, 1} for
 instance segmentation (Mask R-CNN's targets); index the record's position in its split, so the
 metrics can map detections back to image ids and drop a distributed sampler's duplicates.
-Batches are lists, since images and box counts vary: ``(list[image], list[target], indices)``.
+Batches are :class:`~cvbench.data.batches.DetectionBatch` (lists, since images and box
+counts vary): ``(list[image], list[target], indices)``. Records are
+:class:`~cvbench.data.records.ObjectRecords`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from cvbench.data.batches import DetectionBatch
 from cvbench.data.datamodule import RecordsDataModule
-from cvbench.data.detection_records import DetectionRecords
+from cvbench.data.records import ObjectRecords
 
 Target = dict[str, Tensor]
 
@@ -48,7 +51,7 @@ class DetectionSamples(Dataset):
     """
 
     def __init__(
-        self, records: DetectionRecords, transform: Callable | None, *, masks: bool = False
+        self, records: ObjectRecords, transform: Callable | None, *, masks: bool = False
     ) -> None:
         self.records = records
         self.transform = transform
@@ -86,7 +89,7 @@ class DetectionSamples(Dataset):
         return image, result, index
 
 
-def check_segmentations(records: DetectionRecords, where: str) -> None:
+def check_segmentations(records: ObjectRecords, where: str) -> None:
     """Raise if a non-crowd annotation has no ``segmentation`` (boxes-only data such as VOC or
     YOLO, or a COCO file without masks), naming the first one and the config key."""
     anns = [a for a in records.coco["annotations"] if not a["iscrowd"]]
@@ -99,16 +102,16 @@ def check_segmentations(records: DetectionRecords, where: str) -> None:
         )
 
 
-def collate_detection(
-    batch: list[tuple[Tensor, Target, int]],
-) -> tuple[list[Tensor], list[Target], Tensor]:
-    """Lists of images and targets (sizes vary) and the (B,) int64 record indices."""
+def collate_detection(batch: list[tuple[Tensor, Target, int]]) -> DetectionBatch:
+    """``DetectionBatch``: lists of images and targets (sizes vary) and the (B,) int64 record
+    indices."""
     images, targets, indices = zip(*batch, strict=True)
-    return list(images), list(targets), torch.tensor(indices, dtype=torch.int64)
+    return DetectionBatch(list(images), list(targets), torch.tensor(indices, dtype=torch.int64))
 
 
 class DetectionDataModule(RecordsDataModule):
-    """Batches of ``(images, targets, indices)`` for torchvision-style detectors.
+    """Batches (:class:`~cvbench.data.batches.DetectionBatch`) ``(images, targets, indices)`` for
+    torchvision-style detectors.
 
     Args:
         num_classes: number of object classes K; the dataset's categories must number K.
@@ -138,7 +141,7 @@ class DetectionDataModule(RecordsDataModule):
         self.masks = masks
 
     def make_dataset(
-        self, records: DetectionRecords, transform: Callable | None, split: str
+        self, records: ObjectRecords, transform: Callable | None, split: str
     ) -> DetectionSamples:
         where = f"data '{self.name}' split '{split}'"
         if len(records.classes) != self.num_classes:
@@ -151,6 +154,6 @@ class DetectionDataModule(RecordsDataModule):
             check_segmentations(records, where)
         return DetectionSamples(records, transform, masks=self.masks)
 
-    def records_of(self, split: str) -> DetectionRecords:
+    def records_of(self, split: str) -> ObjectRecords:
         """The records of ``split`` (its ground truth for the metrics)."""
         return self.split(split).records

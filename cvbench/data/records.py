@@ -1,20 +1,39 @@
-"""Image-classification records: the one interface every classification reader provides.
+"""Records: what a reader returns for one split, one ``Protocol`` per data family.
 
-A reader (``formats/cifar.py``, ``formats/mnist.py``, ``formats/imagefolder.py``,
-``embedded/digits.py``) returns an object with this interface for one split; the
-datamodule wraps it with channel conversion, albumentations transforms and the sample index.
+A reader (a function in ``formats/`` or ``embedded/``, named by a data YAML's ``records:``)
+returns an object with its family's interface for one split; the family's datamodule wraps it
+with transforms and the sample index and batches it as the family's batch type
+(:mod:`cvbench.data.batches`):
+
+- classification: :class:`ClassificationRecords` -> ``ClassificationBatch``;
+- detection, instance segmentation, localization: :class:`ObjectRecords` -> ``DetectionBatch``;
+- semantic segmentation: :class:`LabelMapRecords` -> ``MaskBatch``;
+- restoration (degraded on the fly): :class:`ImageRecords` -> ``PairBatch``;
+- paired images (super-resolution inputs, image-to-image): :class:`PairedRecords` ->
+  ``PairBatch``;
+- image synthesis: :class:`ImageRecords` -> ``ImageBatch``;
+- unpaired images (two domains): :class:`UnpairedRecords` -> ``UnpairedBatch``;
+- text (OCR): :class:`TextRecords` -> ``TextBatch``;
+- faces: :class:`FaceRecords` -> ``FaceBatch``.
+
+Every ``source(i)`` names where record ``i`` comes from (a file, or a file and a record), for
+error messages. The Protocols are ``runtime_checkable``: ``isinstance(records, LabelMapRecords)``
+checks that the members exist (not their types).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 
-class ImageRecords(Protocol):
-    """One split of a labelled image dataset.
+@runtime_checkable
+class ClassificationRecords(Protocol):
+    """One split of a labelled image dataset (``formats/cifar.py``, ``formats/mnist.py``,
+    ``formats/imagefolder.py``, ``embedded/digits.py``).
 
     Attributes:
         targets: (N,) int64 class ids in ``[0, num_classes)``.
@@ -30,9 +49,153 @@ class ImageRecords(Protocol):
         """Image ``index`` as (H, W) or (H, W, C) uint8, C in {1, 3, 4}."""
         ...
 
-    def source(self, index: int) -> str:
-        """Where record ``index`` comes from, for error messages (a file, or a file and record)."""
+    def source(self, index: int) -> str: ...
+
+
+@runtime_checkable
+class ObjectRecords(Protocol):
+    """One split of a detection dataset as a validated COCO instances dict (boxes, and polygon
+    or RLE masks for instance segmentation): ``detection_records.DetectionRecords``, which
+    every detection reader returns.
+
+    Attributes:
+        coco: the COCO instances dict ("images", "annotations", "categories"; original ids).
+        classes: contiguous index c (0-based) -> category name, categories sorted by id.
+        category_ids: contiguous index c -> dataset category id, ascending.
+        image_ids: record index i -> COCO image id.
+        image_root: the folder that ``coco["images"][i]["file_name"]`` is relative to.
+        source_file: the annotation file, named in messages.
+    """
+
+    coco: dict[str, Any]
+    classes: list[str]
+    category_ids: list[int]
+    image_ids: list[int]
+    image_root: Path
+    source_file: str
+
+    def __len__(self) -> int: ...
+
+    def load(self, index: int) -> np.ndarray:
+        """Image ``index`` as (H, W, 3) uint8 RGB."""
         ...
+
+    def source(self, index: int) -> str: ...
+
+    def target(self, index: int, *, masks: bool = False) -> dict[str, np.ndarray]:
+        """Training targets of image ``index``: ``boxes`` (N, 4) float32 xyxy pixels,
+        ``labels`` (N,) int64 in ``[0, len(classes))``, ``area`` (N,) float32, ``ann_ids``
+        (N,) int64, with ``masks`` also (N, H, W) uint8 in {0, 1}."""
+        ...
+
+
+@runtime_checkable
+class LabelMapRecords(Protocol):
+    """One split of a semantic segmentation dataset (``formats/masks.py``'s ``MaskRecords``,
+    ``formats/coco_semantic.py``).
+
+    Attributes:
+        classes: class names (index = class id), or None when the files do not name them.
+    """
+
+    classes: Sequence[str] | None
+
+    def __len__(self) -> int: ...
+
+    def load(self, index: int) -> np.ndarray:
+        """Image ``index`` as (H, W, 3) uint8 RGB."""
+        ...
+
+    def load_mask(self, index: int) -> np.ndarray:
+        """Its label map, (H, W) int64 class ids in ``[0, K)`` or the ignore index, already
+        mapped from the stored values."""
+        ...
+
+    def source(self, index: int) -> str: ...
+
+    def mask_source(self, index: int) -> str:
+        """Where the label map of record ``index`` comes from, for messages."""
+        ...
+
+
+@runtime_checkable
+class ImageRecords(Protocol):
+    """One split of clean images (``formats/images.py``'s ``ImageFiles``,
+    ``embedded/photos.py``): restoration degrades them on the fly; image synthesis learns them.
+    """
+
+    def __len__(self) -> int: ...
+
+    def load(self, index: int) -> np.ndarray:
+        """Image ``index`` as (H, W, 3) uint8 RGB."""
+        ...
+
+    def name(self, index: int) -> str:
+        """A short name for reports, e.g. the file's path relative to the dataset folder."""
+        ...
+
+    def source(self, index: int) -> str: ...
+
+
+@runtime_checkable
+class PairedRecords(ImageRecords, Protocol):
+    """Images with an aligned input each (``formats/paired.py``: super-resolution's bicubic
+    inputs; paired image-to-image data). ``load(i)`` is the target."""
+
+    def load_input(self, index: int) -> np.ndarray:
+        """The input of record ``index``, (h, w, C) uint8 (1/scale of the target's size for
+        super-resolution, the same size for image-to-image)."""
+        ...
+
+
+@runtime_checkable
+class UnpairedRecords(Protocol):
+    """One split of two image domains with no correspondence between them (CycleGAN's
+    ``trainA`` / ``trainB``, style transfer's content and style images).
+
+    Attributes:
+        a: the images of domain A.
+        b: the images of domain B (another count, other sizes).
+    """
+
+    a: ImageRecords
+    b: ImageRecords
+
+
+@runtime_checkable
+class TextRecords(Protocol):
+    """One split of text images (OCR: word or line crops) with their transcriptions."""
+
+    def __len__(self) -> int: ...
+
+    def load(self, index: int) -> np.ndarray:
+        """Image ``index`` as (H, W) or (H, W, 3) uint8."""
+        ...
+
+    def text(self, index: int) -> str:
+        """Its transcription (unicode, as annotated)."""
+        ...
+
+    def source(self, index: int) -> str: ...
+
+
+@runtime_checkable
+class FaceRecords(Protocol):
+    """One split of a face detection dataset (WIDER FACE with RetinaFace's five landmarks)."""
+
+    def __len__(self) -> int: ...
+
+    def load(self, index: int) -> np.ndarray:
+        """Image ``index`` as (H, W, 3) uint8 RGB."""
+        ...
+
+    def faces(self, index: int) -> dict[str, np.ndarray]:
+        """Its faces: ``boxes`` (N, 4) float32 xyxy pixels and ``landmarks`` (N, 5, 2) float32
+        xy pixels (left eye, right eye, nose, left and right mouth corners; NaN for a face
+        annotated without landmarks)."""
+        ...
+
+    def source(self, index: int) -> str: ...
 
 
 class ArrayRecords:
@@ -98,7 +261,7 @@ def holdout_split(num_records: int, split: str, *, val_size: int | float, seed: 
         (M,) int64 sorted indices into the training set.
 
     >>> holdout_split(10, "val", val_size=0.2, seed=0).tolist()
-    [2, 8]
+    [4, 6]
     >>> len(holdout_split(10, "train", val_size=2, seed=0))
     8
     """

@@ -3,7 +3,10 @@ super-resolution folders.
 
 A sample is ``{"input", "target", "image", "index"}``: the network's input, its training target
 (the RGB image, or a*b* for colorization), the clean RGB image the result is scored against
-(float32 (C, H, W) in [0, 1]) and the dataset index. Training samples are random crops of
+(float32 (C, H, W) in [0, 1]) and the dataset index; batches are
+:class:`~cvbench.data.batches.PairBatch`. Records are
+:class:`~cvbench.data.records.ImageRecords`, or :class:`~cvbench.data.records.PairedRecords`
+when the inputs are on disk. Training samples are random crops of
 ``patch_size`` (flipped and rotated by the train transform), each image visited ``repeat``
 times an epoch; evaluation samples are whole images, each with its own fixed random state
 (``eval_seed`` and the index), so every run scores the same inputs (the same inpainting masks).
@@ -19,10 +22,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from cvbench.data.batches import PairBatch, stack_or_list
 from cvbench.data.datamodule import RecordsDataModule
 from cvbench.data.degradations import Sample, to_tensor
+from cvbench.data.records import ImageRecords
 from cvbench.data.resize import modcrop
-from cvbench.data.segmentation import stack_or_list
 
 
 class Degradation(Protocol):
@@ -53,8 +57,8 @@ class RestorationSamples(Dataset):
     """Samples of one split (see the module docstring).
 
     Args:
-        records: images with ``load(i)`` (H, W, 3) uint8, ``source(i)`` and ``name(i)``; paired
-            records also have ``load_input(i)``.
+        records: images (``load(i)`` (H, W, 3) uint8, ``source(i)``, ``name(i)``); paired
+            records (:class:`~cvbench.data.records.PairedRecords`) also ``load_input(i)``.
         transform: albumentations transform of uint8 images (train: crop, flips, rotations;
             it gets a paired input as the additional target ``input``), or None.
         degradation: makes the sample of a clean image; None for paired records.
@@ -69,7 +73,7 @@ class RestorationSamples(Dataset):
 
     def __init__(
         self,
-        records: Any,
+        records: ImageRecords,
         *,
         transform: Callable | None,
         degradation: Degradation | None,
@@ -131,13 +135,14 @@ class RestorationSamples(Dataset):
         return {"input": to_tensor(lr), "target": clean, "image": clean}
 
 
-def collate_restoration(samples: Sequence[dict[str, Tensor | int]]) -> dict[str, Any]:
-    """Each key's tensors stacked when their sizes agree, else a list; ``index`` (B,) int64."""
-    batch: dict[str, Any] = {
+def collate_restoration(samples: Sequence[dict[str, Tensor | int]]) -> PairBatch:
+    """A :class:`~cvbench.data.batches.PairBatch`: each of ``input``, ``target``, ``image``
+    stacked when its sizes agree, else a list; ``index`` (B,) int64."""
+    stacked = {
         key: stack_or_list([s[key] for s in samples]) for key in ("input", "target", "image")
     }
-    batch["index"] = torch.tensor([s["index"] for s in samples], dtype=torch.int64)
-    return batch
+    index = torch.tensor([s["index"] for s in samples], dtype=torch.int64)
+    return PairBatch(**stacked, index=index)
 
 
 class RestorationDataModule(RecordsDataModule):
@@ -183,7 +188,9 @@ class RestorationDataModule(RecordsDataModule):
         self.eval_seed = eval_seed
         self.cache = cache
 
-    def make_dataset(self, records: Any, transform: Callable | None, split: str) -> Dataset:
+    def make_dataset(
+        self, records: ImageRecords, transform: Callable | None, split: str
+    ) -> RestorationSamples:
         if self.degradation is None and not hasattr(records, "load_input"):
             raise ValueError(
                 f"data '{self.name}': data.degradation is null but the records are not paired "

@@ -8,10 +8,11 @@ the ignore value). In val/test the image goes through the eval transform and the
 record's original label map, so predictions are scored at the label's own resolution (the
 MMSegmentation / torchvision references protocol).
 
-Records (one split, duck-typed; ``formats/masks.py``, ``voc_segmentation.py``,
-``cityscapes.py``, ``ade20k.py``, ``coco_semantic.py``): ``__len__``, ``load(i)`` (H, W, 3) uint8
-RGB, ``load_mask(i)`` (H, W) int64 already mapped to class ids, ``source(i)`` and
-``mask_source(i)`` (paths for messages), ``classes`` (names or None).
+Records: :class:`~cvbench.data.records.LabelMapRecords` of one split (``formats/masks.py``,
+``voc_segmentation.py``, ``cityscapes.py``, ``ade20k.py``, ``coco_semantic.py``): ``load(i)``
+(H, W, 3) uint8 RGB, ``load_mask(i)`` (H, W) int64 already mapped to class ids, ``source(i)``
+and ``mask_source(i)`` (paths for messages), ``classes`` (names or None). Batches are
+:class:`~cvbench.data.batches.MaskBatch`.
 """
 
 from __future__ import annotations
@@ -28,20 +29,25 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from cvbench.data.batches import MaskBatch, stack_or_list
 from cvbench.data.datamodule import RecordsDataModule
 from cvbench.data.label_maps import check_binary_trap, check_label_values, label_values
+from cvbench.data.records import LabelMapRecords
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[Tensor | list[Tensor], Tensor | list[Tensor], Tensor]
 
-
-def _mask_source(records: Any, index: int) -> str:
+def _mask_source(records: LabelMapRecords, index: int) -> str:
     return f"mask {records.mask_source(index)} (record {index}, image {records.source(index)})"
 
 
 def scan_label_values(
-    records: Any, *, num_classes: int, ignore_index: int, where: str, threads: int | None = None
+    records: LabelMapRecords,
+    *,
+    num_classes: int,
+    ignore_index: int,
+    where: str,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Read every label map of a split once and check its values; the values seen.
 
@@ -108,7 +114,7 @@ class SegmentationSamples(Dataset):
 
     def __init__(
         self,
-        records: Any,
+        records: LabelMapRecords,
         transform: Callable | None,
         *,
         train: bool,
@@ -166,17 +172,13 @@ class SegmentationSamples(Dataset):
         return low, high
 
 
-def collate_segmentation(batch: Sequence[tuple[Tensor, Tensor, int]]) -> Batch:
-    """``(images, masks, indices)``: images (B, 3, H, W) and masks (B, H, W) int64 stacked when
-    all their sizes agree, else lists of (3, H, W) / (H, W); indices (B,) int64."""
+def collate_segmentation(batch: Sequence[tuple[Tensor, Tensor, int]]) -> MaskBatch:
+    """``MaskBatch(images, masks, indices)``: images (B, 3, H, W) and masks (B, H, W) int64
+    stacked when all their sizes agree, else lists of (3, H, W) / (H, W); indices (B,) int64."""
     images, masks, indices = zip(*batch, strict=True)
-    return stack_or_list(images), stack_or_list(masks), torch.tensor(indices, dtype=torch.int64)
-
-
-def stack_or_list(tensors: Sequence[Tensor]) -> Tensor | list[Tensor]:
-    if len({t.shape for t in tensors}) == 1:
-        return torch.stack(list(tensors))
-    return list(tensors)
+    return MaskBatch(
+        stack_or_list(images), stack_or_list(masks), torch.tensor(indices, dtype=torch.int64)
+    )
 
 
 class SegmentationDataModule(RecordsDataModule):
@@ -226,7 +228,9 @@ class SegmentationDataModule(RecordsDataModule):
         self.check_labels = check_labels
         self.crop_size = crop_size
 
-    def make_dataset(self, records: Any, transform: Callable | None, split: str) -> Dataset:
+    def make_dataset(
+        self, records: LabelMapRecords, transform: Callable | None, split: str
+    ) -> SegmentationSamples:
         where = f"data '{self.name}' split '{split}'"
         names = getattr(records, "classes", None)
         if names is not None and len(names) != self.num_classes:
@@ -248,7 +252,7 @@ class SegmentationDataModule(RecordsDataModule):
             where=where,
         )
 
-    def records_of(self, split: str) -> Any:
+    def records_of(self, split: str) -> LabelMapRecords:
         """The records of ``split`` (its ground truth for the metrics)."""
         return self.split(split).records
 

@@ -4,12 +4,14 @@ tested on Set5, as EDSR (Lim et al., 2017) and later papers report it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TypeVar
+
+Records = TypeVar("Records")
 
 
 def split_sources(
-    split: str, *, default: Callable[..., Any], sources: Mapping[str, Callable[..., Any]]
-) -> Any:
+    split: str, *, default: Callable[..., Records], sources: Mapping[str, Callable[..., Records]]
+) -> Records:
     """The records of ``split``: ``sources[split](split=split)`` when ``sources`` names the
     split, else ``default(split=split)``.
 

@@ -11,17 +11,16 @@ Non-finite scores: an image whose score row has any NaN or +-inf (a diverged mod
 every k: its target rank is ``NOT_RANKED`` and its guesses are all ``NO_GUESS`` (-1, which
 matches no label). Sorting would otherwise rank NaN first and could call it a right guess.
 
-Processes that saw no image gather like the others (``cvbench.metrics.gather``).
+Per-image payload, gather and deduplication: ``cvbench.metrics.per_image``.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
-from cvbench.metrics.gather import gather_states
+from cvbench.metrics.per_image import PerImageMetric
+from cvbench.metrics.per_image import first_occurrence as first_occurrence  # re-exported
 
 NOT_RANKED = torch.iinfo(torch.int64).max
 NO_GUESS = -1  # the guess of a non-finite score row; ``PAD`` of ilsvrc_files, never a label
@@ -104,19 +103,7 @@ def topk_error(ranks: Tensor, k: int) -> float:
     return 100.0 * (ranks >= k).double().mean().item()
 
 
-def first_occurrence(index: Tensor) -> Tensor:
-    """Positions of the first occurrence of each distinct value of ``index``.
-
-    >>> first_occurrence(torch.tensor([4, 2, 4, 7, 2])).tolist()
-    [1, 0, 3]
-    """
-    unique, inverse = torch.unique(index, return_inverse=True)
-    first = torch.full((len(unique),), len(index), dtype=torch.int64, device=index.device)
-    positions = torch.arange(len(index), device=index.device)
-    return first.scatter_reduce(0, inverse, positions, reduce="amin")
-
-
-class TopKError(Metric):
+class TopKError(PerImageMetric):
     """Dataset-level top-k errors (percent) and mean loss, exact under distributed sampling.
 
     ``update`` keeps, per image, its dataset index, the rank of its target and its loss;
@@ -135,22 +122,20 @@ class TopKError(Metric):
         keep_guesses: also keep each image's top guesses and target.
     """
 
-    full_state_update = False
     higher_is_better = False
 
     def __init__(
         self, *, topk: tuple[int, ...] = (1, 5), num_classes: int, keep_guesses: bool = False
     ) -> None:
-        super().__init__(dist_sync_fn=gather_states)
+        super().__init__()
         self.topk = tuple(k for k in topk if k <= num_classes) or (1,)
         self.keep_guesses = keep_guesses
         self.last_images: dict[str, Tensor] = {}
-        self.add_state("index", default=[], dist_reduce_fx="cat")
-        self.add_state("rank", default=[], dist_reduce_fx="cat")
-        self.add_state("loss", default=[], dist_reduce_fx="cat")
+        self.add_field("rank", torch.int64)
+        self.add_field("loss", torch.float64)
         if keep_guesses:
-            self.add_state("target", default=[], dist_reduce_fx="cat")
-            self.add_state("guesses", default=[], dist_reduce_fx="cat")
+            self.add_field("target", torch.int64)
+            self.add_field("guesses", torch.int64, (max(self.topk),))
 
     def update(self, scores: Tensor, target: Tensor, index: Tensor, loss: Tensor) -> None:
         """Add a batch.
@@ -161,12 +146,11 @@ class TopKError(Metric):
             index: (B,) int64 dataset indices.
             loss: (B,) float per-sample loss.
         """
-        self.index.append(index.detach().long())
-        self.rank.append(target_rank(scores.detach(), target))
-        self.loss.append(loss.detach().double())
+        scores, target = scores.detach(), target.detach()
+        values = {"rank": target_rank(scores, target), "loss": loss}
         if self.keep_guesses:
-            self.target.append(target.detach().long())
-            self.guesses.append(top_guesses(scores.detach(), max(self.topk)))
+            values |= {"target": target, "guesses": top_guesses(scores, max(self.topk))}
+        self.add_images(index, values)
 
     def per_image(self) -> dict[str, Tensor]:
         """Each image once, in dataset-index order (gathered from every process when synced).
@@ -175,9 +159,8 @@ class TopKError(Metric):
             ``index``, ``rank``, ``loss`` (N,), and with ``keep_guesses`` ``target`` (N,) and
             ``guesses`` (N, max(topk)).
         """
-        keep = first_occurrence(dim_zero_cat(self.index))  # sorted by index
-        names = ["index", "rank", "loss"] + (["target", "guesses"] if self.keep_guesses else [])
-        return {name: dim_zero_cat(getattr(self, name))[keep] for name in names}
+        images = self.kept_images()
+        return {"index": images.index, **images.values}
 
     def compute(self) -> dict[str, float]:
         # compute() runs on the states gathered from every process, per_image() alone on this

@@ -9,15 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from pycocotools import mask as mask_utils
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
 from cvbench.metrics.coco import CocoScores, coco_evaluate, engine_classes
 from cvbench.metrics.coco_files import IOU_TYPES
-from cvbench.metrics.gather import gather_states
+from cvbench.metrics.per_image import KeptImages, PerImageMetric
 
 
 @dataclass
@@ -76,7 +73,7 @@ def _iou_types(iou_types: Iterable[str]) -> tuple[str, ...]:
     return tuple(t for t in IOU_TYPES if t in chosen)
 
 
-class CocoMAP(Metric):
+class CocoMAP(PerImageMetric):
     """COCO box (and mask) AP/AR of a detector over a split, exact under distributed sampling.
 
     ``update`` keeps each image's dataset index and detections; ``compute`` gathers them from
@@ -86,13 +83,12 @@ class CocoMAP(Metric):
     images seen. ``last_results``, ``last_image_ids`` (the COCO ids of the images seen, sorted
     by dataset index) and ``last_scores`` (per-class AP) keep what compute saw.
 
-    Each image gets a slot, ``(rank << 40) + counter`` (rank of this process, counter of this
-    metric); its detections carry the slot, and for an index seen more than once only the
-    copy with the smallest slot is kept. A process that saw no image gathers like the others
-    (``cvbench.metrics.gather``).
+    Each image's detections are rows of group ``det`` (``cvbench.metrics.per_image``): for an
+    index seen more than once only the first copy's detections are kept, those of the images
+    in dataset-index order, each image's in the order the detector gave them.
 
     With ``iou_types`` ``("bbox", "segm")`` each detection's mask is binarized and encoded as
-    COCO RLE at ``update`` (no dense mask is kept): its bytes are appended to one uint8 state
+    COCO RLE at ``update`` (no dense mask is kept): its bytes are rows of group ``rle`` (uint8)
     with per-detection lengths and [height, width], so the gather concatenates them like the
     boxes. ``compute`` then also returns the 12 stats of ``COCOeval(iouType="segm")`` prefixed
     ``mask_``; ``last_segm_results`` (COCO results with an RLE ``segmentation`` whose
@@ -108,7 +104,6 @@ class CocoMAP(Metric):
         mask_threshold: a predicted mask probability above it is foreground.
     """
 
-    full_state_update = False
     higher_is_better = True
 
     def __init__(
@@ -119,7 +114,7 @@ class CocoMAP(Metric):
         iou_types: Sequence[str] = ("bbox",),
         mask_threshold: float = 0.5,
     ) -> None:
-        super().__init__(dist_sync_fn=gather_states)
+        super().__init__()
         engine_classes(engine)
         self.ground_truth = ground_truth
         self.engine = engine
@@ -130,16 +125,13 @@ class CocoMAP(Metric):
         self.last_scores: CocoScores | None = None
         self.last_segm_results: list[dict] = []
         self.last_segm_scores: CocoScores | None = None
-        self._counter = 0
-        for name in ("image_index", "image_slot", "det_slot", "det_label", "det_box", "det_score"):
-            self.add_state(name, default=[], dist_reduce_fx="cat")
+        self.add_field("box", torch.float64, (4,), rows="det")
+        self.add_field("score", torch.float64, rows="det")
+        self.add_field("label", torch.int64, rows="det")
         if "segm" in self.iou_types:
-            for name in ("det_rle_bytes", "det_rle_length", "det_rle_size"):
-                self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def forward(self, preds: list[dict[str, Tensor]], indices: Tensor) -> None:
-        """Same as ``update``."""
-        self.update(preds, indices)
+            self.add_field("rle_length", torch.int64, rows="det")
+            self.add_field("rle_size", torch.int64, (2,), rows="det")
+            self.add_field("rle_byte", torch.uint8, rows="rle")
 
     def update(self, preds: list[dict[str, Tensor]], indices: Tensor) -> None:
         """Add a batch of predictions.
@@ -157,37 +149,31 @@ class CocoMAP(Metric):
             return
         # Masks first: a bad one raises before any state grows.
         masks = self._encoded_masks(preds, indices) if "segm" in self.iou_types else None
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        device = self.device  # every state on the metric's device, as the gather needs
-        slots = (rank << 40) + self._counter + torch.arange(len(preds), device=device)
-        self._counter += len(preds)
-        counts = torch.tensor([len(p["boxes"]) for p in preds], device=device)
-        self.image_index.append(indices.detach().to(device, torch.int64).reshape(-1))
-        self.image_slot.append(slots)
-        self.det_slot.append(torch.repeat_interleave(slots, counts))
-        for name, key, dtype, shape in (
-            ("det_box", "boxes", torch.float64, (-1, 4)),
-            ("det_score", "scores", torch.float64, (-1,)),
-            ("det_label", "labels", torch.int64, (-1,)),
-        ):
-            values = [p[key].detach().to(device, dtype).reshape(shape) for p in preds]
-            getattr(self, name).append(torch.cat(values))
-        if masks is not None:
-            encoded, sizes = masks
-            data = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
-            self.det_rle_bytes.append(torch.from_numpy(data).to(device))
-            lengths = [len(counts) for counts in encoded]
-            self.det_rle_length.append(torch.tensor(lengths, dtype=torch.int64, device=device))
-            self.det_rle_size.append(
-                torch.tensor(sizes, dtype=torch.int64, device=device).reshape(-1, 2)
+        values = {
+            name: torch.cat([p[key].detach().reshape(shape) for p in preds])
+            for name, key, shape in (
+                ("box", "boxes", (-1, 4)),
+                ("score", "scores", (-1,)),
+                ("label", "labels", (-1,)),
             )
+        }
+        rows = {"det": [len(p["boxes"]) for p in preds]}
+        if masks is not None:
+            encoded, sizes, rows["rle"] = masks
+            data = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+            values["rle_byte"] = torch.from_numpy(data)
+            values["rle_length"] = torch.tensor([len(counts) for counts in encoded])
+            values["rle_size"] = torch.tensor(sizes, dtype=torch.int64).reshape(-1, 2)
+        self.add_images(indices, values, rows)
 
     def _encoded_masks(
         self, preds: list[dict[str, Tensor]], indices: Tensor
-    ) -> tuple[list[bytes], list[list[int]]]:
-        """Each detection's RLE counts and its mask's [height, width]."""
+    ) -> tuple[list[bytes], list[list[int]], list[int]]:
+        """Each detection's RLE counts and its mask's [height, width]; each image's number of
+        RLE bytes."""
         encoded: list[bytes] = []
         sizes: list[list[int]] = []
+        image_bytes: list[int] = []
         for pred, index in zip(preds, indices.tolist(), strict=True):
             masks = pred.get("masks")
             if masks is None or len(masks) != len(pred["boxes"]) or masks.ndim not in (3, 4):
@@ -197,37 +183,18 @@ class CocoMAP(Metric):
                     f"{index} has {len(pred['boxes'])} boxes and masks {found}; expected "
                     f"'masks' (N, 1, H, W) probabilities at the image's size, one per box"
                 )
-            encoded += encode_masks(masks, self.mask_threshold)
+            mine = encode_masks(masks, self.mask_threshold)
+            encoded += mine
             sizes += [list(masks.shape[-2:])] * len(masks)
-        return encoded, sizes
+            image_bytes.append(sum(len(counts) for counts in mine))
+        return encoded, sizes, image_bytes
 
-    def _kept(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Dataset indices seen (sorted, once each), the (D,) bool of the detections of their
-        kept copies and each detection's dataset index; all on the CPU."""
-        index, slot = dim_zero_cat(self.image_index).cpu(), dim_zero_cat(self.image_slot).cpu()
-        unique, inverse = torch.unique(index, return_inverse=True)
-        first = torch.full((len(unique),), torch.iinfo(torch.int64).max, dtype=torch.int64)
-        first = first.scatter_reduce(0, inverse, slot, reduce="amin")  # smallest slot per index
-        kept_slots, order = first.sort()
-        det_slot = dim_zero_cat(self.det_slot).cpu()
-        position = torch.searchsorted(kept_slots, det_slot).clamp(max=len(kept_slots) - 1)
-        keep = kept_slots[position] == det_slot
-        return unique, keep, unique[order[position]]
-
-    def _detections(self, keep: Tensor, det_index: Tensor) -> dict[str, Tensor]:
-        """The kept detections' boxes, scores, labels and dataset index."""
-        dets = {
-            name: dim_zero_cat(getattr(self, f"det_{name}")).cpu()[keep]
-            for name in ("box", "score", "label")
-        }
-        dets["index"] = det_index[keep]
-        return dets
-
-    def _results(self, dets: dict[str, Tensor]) -> list[dict]:
-        """COCO results with the dataset's image and category ids; boxes xywh float64."""
+    def _results(self, images: KeptImages) -> list[dict]:
+        """COCO results of the kept detections, with the dataset's image and category ids;
+        boxes xywh float64."""
         truth = self.ground_truth
         assert truth is not None
-        labels, index = dets["label"], dets["index"]
+        labels, index = images["label"], images.index[images.image_of_row("det")]
         num_labels = len(truth.category_ids)
         bad = (labels < 1) | (labels > num_labels)
         if bad.any():
@@ -240,7 +207,7 @@ class CocoMAP(Metric):
                 f"CocoMAP: dataset index {int(index.max())} but the ground truth has "
                 f"{len(truth.image_ids)} images"
             )
-        box, score = dets["box"], dets["score"]
+        box, score = images["box"], images["score"]
         finite = torch.isfinite(box).all(dim=1) & torch.isfinite(score)
         if not finite.all():
             i = int(index[~finite][0])
@@ -256,19 +223,19 @@ class CocoMAP(Metric):
             for i, c, b, s in zip(image_ids, category_ids, xywh, score.tolist(), strict=True)
         ]
 
-    def _segm_results(self, keep: Tensor, results: list[dict]) -> list[dict]:
+    def _segm_results(self, images: KeptImages, results: list[dict]) -> list[dict]:
         """The box results with their RLE mask instead of the box (``counts`` as a string),
         each checked to be the size of its ground-truth image."""
         assert self.ground_truth is not None
-        lengths = dim_zero_cat(self.det_rle_length).cpu()
-        sizes = dim_zero_cat(self.det_rle_size).cpu()[keep].tolist()
-        data = dim_zero_cat(self.det_rle_bytes).cpu().numpy().tobytes()
+        lengths = images["rle_length"]
+        sizes = images["rle_size"].tolist()
+        data = images["rle_byte"].numpy().tobytes()
         ends = torch.cumsum(lengths, 0)
-        spans = torch.stack([ends - lengths, ends], 1)[keep].tolist()
-        images = {image["id"]: image for image in self.ground_truth.coco["images"]}
+        spans = torch.stack([ends - lengths, ends], 1).tolist()
+        truth_images = {image["id"]: image for image in self.ground_truth.coco["images"]}
         segm = []
         for result, (start, end), size in zip(results, spans, sizes, strict=True):
-            image = images[result["image_id"]]
+            image = truth_images[result["image_id"]]
             if size != [image.get("height"), image.get("width")]:
                 raise ValueError(
                     f"CocoMAP: a mask of image {result['image_id']} is {size[1]}x{size[0]} "
@@ -294,15 +261,12 @@ class CocoMAP(Metric):
                 "CocoMAP.ground_truth is not set: give it the split's DetectionGroundTruth "
                 "(COCO dict, image ids, category ids) before compute()"
             )
+        images = self.kept_images(device="cpu")
+        self.last_results = self._results(images)
         self.last_segm_results = []
-        if not len(self.image_index):  # nothing was updated: nothing to score
-            unique, self.last_results = torch.zeros(0, dtype=torch.int64), []
-        else:
-            unique, keep, det_index = self._kept()
-            self.last_results = self._results(self._detections(keep, det_index))
-            if "segm" in self.iou_types:
-                self.last_segm_results = self._segm_results(keep, self.last_results)
-        self.last_image_ids = [self.ground_truth.image_ids[i] for i in unique.tolist()]
+        if "segm" in self.iou_types:
+            self.last_segm_results = self._segm_results(images, self.last_results)
+        self.last_image_ids = [self.ground_truth.image_ids[i] for i in images.index.tolist()]
         self.last_scores = coco_evaluate(
             self.ground_truth.coco,
             self.last_results,

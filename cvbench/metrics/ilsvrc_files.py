@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from cvbench.metrics.classification import guesses_rank, topk_error
 
 PAD = -1  # fills rows of ``read_guesses`` with fewer guesses than ``max_guesses``
 MAX_ID = torch.iinfo(torch.int64).max - 1  # int64 max is ``NOT_RANKED`` in classification.py
@@ -175,3 +178,28 @@ def read_submission(
             f"expected one line of guesses per image, in the order of {gt}",
         )
     return labels, guesses
+
+
+def score_ilsvrc_files(gt: Path, pred: Path) -> dict[str, Any]:
+    """ILSVRC top-1 and top-5 error of a ranked-guesses file, as the devkit's ``eval_flat.m``.
+
+    Args:
+        gt: ground-truth file: N lines, one integer class id each.
+        pred: predictions file: N lines, each 1 to 5 integer class ids separated by
+            whitespace, best first, for the images in the order of gt.
+
+    Returns:
+        ``{"top1_error": float, "top5_error": float, "num_images": N}``, errors in percent
+        (float64).
+
+    Raises:
+        OSError: a file cannot be read (FileNotFoundError when missing).
+        IlsvrcFileError: a file breaks the devkit's layout; names the file and the line.
+    """
+    labels, guesses = read_submission(gt, pred, max_guesses=5)
+    ranks = guesses_rank(guesses, labels)
+    return {
+        "top1_error": topk_error(ranks, 1),
+        "top5_error": topk_error(ranks, 5),
+        "num_images": len(labels),
+    }

@@ -9,7 +9,8 @@ the first k), for k = 1, 5, averaged over images.
 The sufficient statistics per image are two 0-based ranks: of the first guess with the right
 class (class rank) and of the first guess right for localization (loc rank), ``NOT_RANKED`` if
 none, so per-image results can be deduplicated by dataset index after the gather (a distributed
-sampler pads shards with repeated samples; each index is counted once).
+sampler pads shards with repeated samples; each index is counted once, by
+``cvbench.metrics.per_image``).
 
 Boxes are (x0, y0, x1, y1) pixels in continuous coordinates; IoU is
 ``torchvision.ops.box_iou`` in float64, without the devkit's "+1" on widths and heights
@@ -21,11 +22,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 from torchvision.ops import box_iou
 
-from cvbench.metrics.classification import NOT_RANKED, first_occurrence, topk_error
+from cvbench.metrics.classification import NOT_RANKED, topk_error
+from cvbench.metrics.per_image import PerImageMetric
 
 MAX_GUESSES = 5
 
@@ -79,7 +79,7 @@ def localization_ranks(
     return class_rank, loc_rank
 
 
-class LocalizationError(Metric):
+class LocalizationError(PerImageMetric):
     """ILSVRC CLS-LOC top-1/top-5 classification and localization errors (percent).
 
     ``update`` keeps, per image, its dataset index, class rank and loc rank; ``compute``
@@ -92,16 +92,14 @@ class LocalizationError(Metric):
         iou_threshold: IoU a guess's box needs (0.5 in ILSVRC).
     """
 
-    full_state_update = False
     higher_is_better = False
 
     def __init__(self, *, iou_threshold: float = 0.5) -> None:
         super().__init__()
         self.iou_threshold = iou_threshold
         self.last_images: dict[str, Tensor] = {}
-        self.add_state("index", default=[], dist_reduce_fx="cat")
-        self.add_state("class_rank", default=[], dist_reduce_fx="cat")
-        self.add_state("loc_rank", default=[], dist_reduce_fx="cat")
+        self.add_field("class_rank", torch.int64)
+        self.add_field("loc_rank", torch.int64)
 
     def update(
         self,
@@ -136,9 +134,7 @@ class LocalizationError(Metric):
             [boxes.detach() for boxes in gt_boxes],
             self.iou_threshold,
         )
-        self.index.append(indices.detach().long())
-        self.class_rank.append(class_rank)
-        self.loc_rank.append(loc_rank)
+        self.add_images(indices, {"class_rank": class_rank, "loc_rank": loc_rank})
 
     def per_image(self) -> dict[str, Tensor]:
         """Each image once, in dataset-index order (gathered from every process when synced).
@@ -146,11 +142,8 @@ class LocalizationError(Metric):
         Returns:
             ``index``, ``class_rank``, ``loc_rank``: (N,) int64.
         """
-        keep = first_occurrence(dim_zero_cat(self.index))  # sorted by index
-        return {
-            name: dim_zero_cat(getattr(self, name))[keep]
-            for name in ("index", "class_rank", "loc_rank")
-        }
+        images = self.kept_images()
+        return {"index": images.index, **images.values}
 
     def compute(self) -> dict[str, float]:
         # compute() runs on the states gathered from every process, per_image() alone on this

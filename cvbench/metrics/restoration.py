@@ -34,11 +34,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
-from torchmetrics.utilities.distributed import gather_all_tensors
 
-from cvbench.metrics.classification import first_occurrence
+from cvbench.metrics.per_image import PerImageMetric
 
 COLORS = ("y", "rgb")
 PEAK = 255.0
@@ -215,21 +212,15 @@ def ssim(preds: Tensor, targets: Tensor, *, color: str = "y", crop_border: int =
     return _ssim_per_channel(p, t).mean(dim=1)
 
 
-def _gather_float64(tensor: Tensor, group: Any = None) -> list[Tensor]:
-    """torchmetrics' gather with every state sent as float64: a process that saw no image sends
-    torchmetrics' empty float32 placeholder, which gloo cannot gather with the others' float64
-    (dataset indices travel as float64 too, exact below 2**53)."""
-    return gather_all_tensors(tensor.double(), group=group)
-
-
-class RestorationMetric(Metric):
+class RestorationMetric(PerImageMetric):
     """Mean per-image PSNR and SSIM over a split, each image counted once under DDP.
 
     ``update`` scores each image (see the module for the protocol) and keeps its dataset index,
     PSNR and SSIM; ``compute`` gathers them from every process once, keeps the first copy of
-    each dataset index (a ``DistributedSampler`` pads shards with repeated images) and returns
-    the means over images. After ``compute``, ``last_per_image`` holds one dict per image,
-    ``{"index": int, "psnr": float, "ssim": float}``, sorted by index.
+    each dataset index (a ``DistributedSampler`` pads shards with repeated images;
+    ``cvbench.metrics.per_image``) and returns the means over images. After ``compute``,
+    ``last_per_image`` holds one dict per image, ``{"index": int, "psnr": float, "ssim":
+    float}``, sorted by index.
 
     Call ``update``: ``forward`` only updates.
 
@@ -238,26 +229,16 @@ class RestorationMetric(Metric):
         crop_border: pixels removed from each side before scoring (SR papers: the scale).
     """
 
-    full_state_update = False
     higher_is_better = True
 
     def __init__(self, *, color: str = "y", crop_border: int = 0) -> None:
-        super().__init__(dist_sync_fn=_gather_float64)
+        super().__init__()
         _check_options(color, crop_border)
         self.color = color
         self.crop_border = crop_border
         self.last_per_image: list[dict[str, Any]] = []
-        for name in ("image_index", "image_psnr", "image_ssim"):
-            self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def forward(
-        self,
-        preds: Tensor | Sequence[Tensor],
-        targets: Tensor | Sequence[Tensor],
-        indices: Tensor,
-    ) -> None:
-        """Same as ``update``."""
-        self.update(preds, targets, indices)
+        self.add_field("psnr", torch.float64)
+        self.add_field("ssim", torch.float64)
 
     def update(
         self,
@@ -301,19 +282,13 @@ class RestorationMetric(Metric):
                 scores.append((_psnr_prepared(p, t), _ssim_per_channel(p, t).mean(1)))
             except ValueError as err:
                 raise ValueError(f"RestorationMetric: {where}{err}") from None
-        self.image_index.append(indices.to(self.device, torch.int64))
-        self.image_psnr.append(torch.cat([s[0] for s in scores]))
-        self.image_ssim.append(torch.cat([s[1] for s in scores]))
+        psnrs, ssims = (torch.cat(values) for values in zip(*scores, strict=True))
+        self.add_images(indices, {"psnr": psnrs, "ssim": ssims})
 
     def compute(self) -> dict[str, float | int | None]:
         """``psnr`` (dB) and ``ssim``: means over images (None without images); ``num_images``."""
-        states = [self.image_index, self.image_psnr, self.image_ssim]
-        if any(isinstance(s, list) and not s for s in states):  # nothing was updated
-            index = values_psnr = values_ssim = torch.zeros(0, dtype=torch.float64)
-        else:
-            index, values_psnr, values_ssim = (dim_zero_cat(s).cpu() for s in states)
-        keep = first_occurrence(index.long())  # sorted by dataset index
-        index, values_psnr, values_ssim = index[keep].long(), values_psnr[keep], values_ssim[keep]
+        images = self.kept_images(device="cpu")
+        index, values_psnr, values_ssim = images.index, images["psnr"], images["ssim"]
         self.last_per_image = [
             {"index": i, "psnr": p, "ssim": s}
             for i, p, s in zip(

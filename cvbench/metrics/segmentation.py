@@ -21,9 +21,9 @@ sum - TP, FN = row sum - TP:
 
 All scores are percent, float64, None where undefined (no scored pixel at all).
 
-``SegmentationMetric`` keeps each image's confusion counts sparsely with its dataset index and
-a slot, so that under a ``DistributedSampler`` (which pads shards with repeated images) every
-image is counted once, as ``CocoMAP`` does with detections.
+``SegmentationMetric`` keeps each image's confusion counts sparsely with its dataset index, so
+that under a ``DistributedSampler`` (which pads shards with repeated images) every image is
+counted once (``cvbench.metrics.per_image``), as ``CocoMAP`` does with detections.
 """
 
 from __future__ import annotations
@@ -33,11 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
-from torchmetrics.utilities.distributed import gather_all_tensors
+
+from cvbench.metrics.per_image import KeptImages, PerImageMetric
 
 SEGMENTATION_STATS = ("miou", "pixel_acc", "mean_acc", "fwiou")
 
@@ -210,12 +208,6 @@ def segmentation_scores(
     )
 
 
-def _gather_int64(tensor: Tensor, group: Any = None) -> list[Tensor]:
-    """torchmetrics' gather with every state sent as int64: a process that saw no image sends
-    torchmetrics' empty float32 placeholder, which gloo cannot gather with the others' int64."""
-    return gather_all_tensors(tensor.long(), group=group)
-
-
 def _pairs(
     preds: Tensor | Sequence[Tensor], target: Tensor | Sequence[Tensor], indices: Tensor
 ) -> list[tuple[Tensor, Tensor]]:
@@ -238,14 +230,14 @@ def _pairs(
     return pairs
 
 
-class SegmentationMetric(Metric):
+class SegmentationMetric(PerImageMetric):
     """Dataset-level mIoU, pixel accuracy, mean accuracy and FW IoU, exact under DDP.
 
-    ``update`` keeps, per image, the nonzero entries of its confusion matrix (code
-    ``gt * K + pred`` and count), its dataset index and a slot ``(rank << 40) + counter``;
-    ``compute`` gathers them from every process once, keeps for each dataset index only the copy
-    with the smallest slot (a ``DistributedSampler`` pads shards with repeated images), sums them
-    into the (K, K) matrix and scores it with ``segmentation_scores``.
+    ``update`` keeps, per image, its dataset index and the nonzero entries of its confusion
+    matrix (code ``gt * K + pred`` and count: rows of group ``entry``); ``compute`` gathers them
+    from every process once, keeps for each dataset index only its first copy (a
+    ``DistributedSampler`` pads shards with repeated images), sums them into the (K, K) matrix
+    and scores it with ``segmentation_scores``.
 
     After ``compute``: ``last_confusion`` (K, K) int64, ``last_scores`` (``SegmentationScores``,
     names from ``class_names``) and ``last_per_image``: ``index`` (N,) int64 dataset indices
@@ -260,7 +252,6 @@ class SegmentationMetric(Metric):
         class_names: K names for ``last_scores``; may be set later as ``class_names``.
     """
 
-    full_state_update = False
     higher_is_better = True
 
     def __init__(
@@ -270,7 +261,7 @@ class SegmentationMetric(Metric):
         ignore_index: int = 255,
         class_names: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(dist_sync_fn=_gather_int64)
+        super().__init__()
         _check_classes(num_classes, ignore_index)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
@@ -278,18 +269,8 @@ class SegmentationMetric(Metric):
         self.last_confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
         self.last_scores: SegmentationScores | None = None
         self.last_per_image: dict[str, Tensor] = {}
-        self._counter = 0
-        for name in ("image_index", "image_slot", "entry_slot", "entry_code", "entry_count"):
-            self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def forward(
-        self,
-        preds: Tensor | Sequence[Tensor],
-        target: Tensor | Sequence[Tensor],
-        indices: Tensor,
-    ) -> None:
-        """Same as ``update``."""
-        self.update(preds, target, indices)
+        self.add_field("code", torch.int64, rows="entry")
+        self.add_field("count", torch.int64, rows="entry")
 
     def update(
         self,
@@ -323,15 +304,9 @@ class SegmentationMetric(Metric):
                 raise
             histograms += [torch.bincount(c.reshape(-1), minlength=k * k + 1) for c in codes]
         hist = torch.stack(histograms)[:, : k * k]  # (B, K^2), the last bin was the ignored
-        image, code = hist.nonzero(as_tuple=True)
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        slots = (rank << 40) + self._counter + torch.arange(len(pairs), device=device)
-        self._counter += len(pairs)
-        self.image_index.append(indices.to(device, torch.int64))
-        self.image_slot.append(slots)
-        self.entry_slot.append(slots[image])
-        self.entry_code.append(code)
-        self.entry_count.append(hist[image, code])
+        image, code = hist.nonzero(as_tuple=True)  # row-major: each image's entries in turn
+        entries = torch.bincount(image, minlength=len(pairs))
+        self.add_images(indices, {"code": code, "count": hist[image, code]}, {"entry": entries})
 
     def _raise_bad_value(self, pairs: list[tuple[Tensor, Tensor]], indices: Tensor) -> None:
         """Raise the ValueError naming the first image with an out-of-range value."""
@@ -344,24 +319,10 @@ class SegmentationMetric(Metric):
                     f"{int(indices[i])}): {err}"
                 ) from None
 
-    def _kept(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Dataset indices seen (ascending, once each) and the entries of their kept copies:
-        position of the image in those indices, code, count; all int64 on the CPU."""
-        index, slot, entry_slot, code, count = (
-            dim_zero_cat(getattr(self, name)).cpu()
-            for name in ("image_index", "image_slot", "entry_slot", "entry_code", "entry_count")
-        )
-        unique, inverse = torch.unique(index, return_inverse=True)
-        first = torch.full((len(unique),), torch.iinfo(torch.int64).max, dtype=torch.int64)
-        first = first.scatter_reduce(0, inverse, slot, reduce="amin")  # smallest slot per index
-        kept_slots, order = first.sort()
-        position = torch.searchsorted(kept_slots, entry_slot).clamp(max=len(kept_slots) - 1)
-        keep = kept_slots[position] == entry_slot
-        return unique, order[position[keep]], code[keep], count[keep]
-
-    def _per_image(self, unique: Tensor, image: Tensor, code: Tensor, count: Tensor) -> None:
+    def _per_image(self, images: KeptImages) -> None:
         """``last_per_image`` from the kept sparse entries (no dense (N, K, K) array)."""
-        k, n = self.num_classes, len(unique)
+        k, n = self.num_classes, len(images.index)
+        image, code, count = images.image_of_row("entry"), images["code"], images["count"]
         gt, pred = code // k, code % k
         sums = {}
         for name, column, weight in (
@@ -375,7 +336,7 @@ class SegmentationMetric(Metric):
         union = sums["gt"] + sums["pred"] - sums["tp"]
         iou = torch.where(union > 0, sums["tp"] / union, torch.nan)
         self.last_per_image = {
-            "index": unique,
+            "index": images.index,
             "pixel_acc": 100.0 * sums["tp"].sum(1) / sums["gt"].sum(1),  # 0/0 = NaN
             "miou": 100.0 * iou.nanmean(1),
         }
@@ -383,13 +344,11 @@ class SegmentationMetric(Metric):
     def compute(self) -> dict[str, float | int | None]:
         """``SEGMENTATION_STATS`` (percent, None where undefined) and ``num_images``."""
         k = self.num_classes
-        if not len(self.image_index):  # nothing was updated
-            unique, image = torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
-            code, count = image, image
-        else:
-            unique, image, code, count = self._kept()
-        confusion = torch.zeros(k * k, dtype=torch.int64).index_add_(0, code, count)
+        images = self.kept_images(device="cpu")
+        confusion = torch.zeros(k * k, dtype=torch.int64).index_add_(
+            0, images["code"], images["count"]
+        )
         self.last_confusion = confusion.reshape(k, k)
         self.last_scores = segmentation_scores(self.last_confusion, self.class_names)
-        self._per_image(unique, image, code, count)
-        return {**self.last_scores.stats, "num_images": len(unique)}
+        self._per_image(images)
+        return {**self.last_scores.stats, "num_images": len(images.index)}

@@ -10,6 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from cvbench.run.callbacks import ConfigInCheckpoint
 from cvbench.run.stats import RunStats
+from cvbench.tasks.base import SINGLE_NETWORK
+from cvbench.tasks.optimization import Optimization
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -19,6 +21,7 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node is not None]
 
 
+TARGET_KEY = "_target_"
 CONTRACT_KEY = "contract"
 """A model or data node's ``contract:`` says what the contract tests need (input shape, output
 kind, a fake writer); it describes the component and is never passed to its constructor."""
@@ -44,16 +47,50 @@ def build_model(cfg: DictConfig) -> Any:
     return build_component(cfg.model)
 
 
+def build_networks(cfg: DictConfig) -> dict[str, Any]:
+    """The run's networks by name: ``{"net": ...}`` when ``cfg.model`` is one network (it has
+    a ``_target_``), else one per entry of ``cfg.model`` (``generator``, ``discriminator``)."""
+    if TARGET_KEY in cfg.model:
+        return {SINGLE_NETWORK: build_model(cfg)}
+    return {str(name): build_component(node) for name, node in cfg.model.items()}
+
+
+def _per_network(node: DictConfig | None, shared: bool, key: str, names: list[str]) -> dict:
+    """``node`` for every network when it is ``shared``, else its entry of each name."""
+    if shared:
+        return dict.fromkeys(names, node)
+    if sorted(node) != sorted(names):
+        raise ValueError(
+            f"{key} names {sorted(node)} but model has the networks {sorted(names)}: give {key} "
+            f"one entry per network, or one {key} for all"
+        )
+    return {name: node[name] for name in names}
+
+
+def build_optimization(cfg: DictConfig, names: list[str]) -> dict[str, Optimization]:
+    """Each network's optimizer and schedule. ``cfg.optim`` (a node with a ``_target_``) and
+    ``cfg.sched`` (a node with ``scheduler`` and ``interval``) serve every network; with
+    several networks either may instead map each network's name to its own."""
+    sched = cfg.get("sched") or OmegaConf.create({})
+    optims = _per_network(cfg.optim, TARGET_KEY in cfg.optim, "optim", names)
+    scheds = _per_network(sched, not sched or "scheduler" in sched, "sched", names)
+    optimization = {}
+    for name in names:
+        scheduler = scheds[name].get("scheduler")
+        optimization[name] = Optimization(
+            optimizer=instantiate(optims[name]),
+            scheduler=instantiate(scheduler) if scheduler is not None else None,
+            interval=scheds[name].get("interval", "epoch"),
+        )
+    return optimization
+
+
 def build_task(cfg: DictConfig) -> pl.LightningModule:
-    """The task's LightningModule with the model, optimizer and scheduler injected."""
-    sched = cfg.get("sched") or {}
-    scheduler = sched.get("scheduler")
-    return instantiate(cfg.task.module)(
-        net=build_model(cfg),
-        optimizer=instantiate(cfg.optim),
-        scheduler=instantiate(scheduler) if scheduler is not None else None,
-        scheduler_interval=sched.get("interval", "epoch"),
-    )
+    """The task's LightningModule (``cfg.task.module``, a partial) with its networks, their
+    optimization and its declared metrics."""
+    module = instantiate(cfg.task.module)  # before the networks: the same RNG state as ever
+    nets = build_networks(cfg)
+    return module(nets=nets, optimization=build_optimization(cfg, list(nets)))
 
 
 def build_trainer(

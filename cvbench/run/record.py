@@ -9,13 +9,14 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
-from cvbench.bench.store import ResultsStore
 from cvbench.files import write_json, write_text
 from cvbench.run.build import build_datamodule, build_task, build_trainer, close_loggers, log_config
 from cvbench.run.env import environment_record
 from cvbench.run.outputs import claim_run_dir, flat_metrics
-from cvbench.run.results import RecordedRun, hydra_identity, new_record
 from cvbench.run.stats import RunStats, parameter_count, peak_memory_mb
+from cvbench.store.database import ResultsStore, store_from_config
+from cvbench.store.record import hydra_identity, new_record
+from cvbench.store.recorded import RecordedRun
 
 Work = Callable[[pl.Trainer, pl.LightningModule, pl.LightningDataModule], dict[str, float]]
 
@@ -28,17 +29,14 @@ def stage_metrics(task: pl.LightningModule, stage: str) -> dict[str, float]:
 def open_results(cfg: DictConfig) -> ResultsStore | None:
     """The results store ``paths.results_db`` for the main process; None on the other
     processes and when ``paths.results_db`` is null."""
-    path = cfg.paths.get("results_db")
-    if not path or rank_zero_only.rank != 0:
-        return None
-    return ResultsStore(path)
+    return store_from_config(cfg) if rank_zero_only.rank == 0 else None
 
 
 def run_costs(trainer: pl.Trainer | None, task: pl.LightningModule | None) -> dict[str, float]:
     """Throughput, FLOPs, parameters and peak memory as far as the run got."""
     costs: dict[str, float] = {}
-    if task is not None:
-        costs["params"] = parameter_count(task.net)
+    if task is not None:  # every network of the task (a GAN's generator and discriminator)
+        costs["params"] = sum(parameter_count(getattr(task, n)) for n in task.network_names)
         costs["peak_memory_mb"] = peak_memory_mb(task.device)
     stats = [c for c in (trainer.callbacks if trainer else []) if isinstance(c, RunStats)]
     if stats:

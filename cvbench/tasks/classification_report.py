@@ -21,10 +21,11 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
-from torch import Tensor  # noqa: E402
 
 from cvbench.files import write_text  # noqa: E402
 from cvbench.metrics.classification import NO_GUESS  # noqa: E402
+from cvbench.tasks.classification import ClassificationTestOutput  # noqa: E402
+from cvbench.tasks.reports import test_output  # noqa: E402
 
 
 def submission_guesses(guesses: np.ndarray, num_classes: int) -> np.ndarray:
@@ -120,15 +121,15 @@ class ClassificationReport(pl.Callback):
         self.max_matrix_classes = max_matrix_classes
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        per_image: dict[str, Tensor] = getattr(pl_module, "test_per_image", {})
-        if not trainer.is_global_zero or "guesses" not in per_image:
+        output = test_output(pl_module, ClassificationTestOutput, self)
+        if not trainer.is_global_zero or output is None:
             return
         records = trainer.datamodule.split("test").records
         classes = [str(c) for c in records.classes]
-        index = per_image["index"].numpy()
-        target = per_image["target"].numpy()
+        index = output.index.numpy()
+        target = output.target.numpy()
         no_class = len(classes)
-        guesses = submission_guesses(per_image["guesses"].numpy(), no_class)
+        guesses = submission_guesses(output.guesses.numpy(), no_class)
         names = [*classes, "no guess"]
         out = self.output_dir
         write_text(out / "test_labels.txt", "".join(f"{t}\n" for t in target))

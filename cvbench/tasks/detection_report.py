@@ -28,7 +28,10 @@ import pytorch_lightning as pl  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402
 
+from cvbench.data.batches import DetectionGroundTruthSource  # noqa: E402
 from cvbench.files import write_text  # noqa: E402
+from cvbench.tasks.detection import DetectionTestOutput  # noqa: E402
+from cvbench.tasks.reports import test_output  # noqa: E402
 
 PER_CLASS_COLUMNS = ("category_id", "name", "num_gt", "num_det", "ap", "ap_50", "ap_75")
 
@@ -124,16 +127,15 @@ class DetectionReport(pl.Callback):
         self.score_threshold = score_threshold
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        outputs = getattr(pl_module, "test_outputs", {})
-        if not trainer.is_global_zero or "results" not in outputs:
+        output = test_output(pl_module, DetectionTestOutput, self)
+        if not trainer.is_global_zero or output is None:
             return
-        results = outputs["results"]
-        segm = outputs.get("segm_results")
+        results, segm = output.results, output.segm_results
         write_text(self.output_dir / "test_detections.json", json.dumps(results) + "\n")
         if segm is not None:
             write_text(self.output_dir / "test_segmentations.json", json.dumps(segm) + "\n")
-        write_text(self.output_dir / "test_per_class_ap.csv", per_class_csv(outputs["per_class"]))
-        if self.num_samples:
+        write_text(self.output_dir / "test_per_class_ap.csv", per_class_csv(output.per_class))
+        if self.num_samples and isinstance(trainer.datamodule, DetectionGroundTruthSource):
             self._plot(trainer.datamodule.records_of("test"), results, segm)
 
     def _plot(self, records, results: list[dict], segm: list[dict] | None) -> None:

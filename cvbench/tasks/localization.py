@@ -8,19 +8,17 @@ Batches come from the detection datamodule: every box of an image must have the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from torchmetrics import MeanMetric
+from torch import Tensor
 from torchvision.ops import box_convert, generalized_box_iou_loss
 
+from cvbench.data.batches import DetectionBatch
 from cvbench.metrics.classification import top_guesses
 from cvbench.metrics.localization import LocalizationError
 from cvbench.tasks.base import TaskModule
-from cvbench.tasks.optimization import OptimizerFactory, SchedulerFactory
-
-STAGES = ("train", "val", "test")
-Batch = tuple[list[Tensor], list[dict[str, Tensor]], Tensor]
 
 
 def image_labels(targets: list[dict[str, Tensor]], indices: Tensor) -> Tensor:
@@ -45,45 +43,33 @@ def image_labels(targets: list[dict[str, Tensor]], indices: Tensor) -> Tensor:
 
 class LocalizationTask(TaskModule):
     """Trains ``net`` with cross-entropy on the class and L1 + GIoU on the box; reports per
-    stage ``{stage}/top1_error``, ``{stage}/top5_error``, ``{stage}/top1_loc_error``,
-    ``{stage}/top5_loc_error`` (percent), ``{stage}/num_images`` and ``train/loss``.
+    stage what its :class:`~cvbench.metrics.localization.LocalizationError` computes,
+    ``{stage}/top1_error``, ``{stage}/top5_error``, ``{stage}/top1_loc_error``,
+    ``{stage}/top5_loc_error`` (percent) and ``{stage}/num_images``; and ``train/loss``.
 
     Args:
-        net: maps (B, 3, H, W) images to ``{"logits": (B, K), "boxes": (B, 4)}``, boxes as
-            normalized (cx, cy, w, h) in [0, 1].
-        optimizer: builds the optimizer from the parameters (a ``functools.partial``).
-        scheduler: builds the LR scheduler from the optimizer, or None.
-        scheduler_interval: "epoch" or "step".
         num_guesses: guesses per image (ILSVRC: 5).
         box_loss_weight: weight of the box losses against the class loss.
+        **base: ``nets`` (one, ``net``: (B, 3, H, W) images to ``{"logits": (B, K),
+            "boxes": (B, 4)}``, boxes as normalized (cx, cy, w, h) in [0, 1]),
+            ``optimization`` and ``metrics`` (a ``LocalizationError``), see
+            :class:`~cvbench.tasks.base.TaskModule`.
     """
 
-    def __init__(
-        self,
-        *,
-        net: nn.Module,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
-        scheduler_interval: str = "epoch",
-        num_guesses: int = 5,
-        box_loss_weight: float = 1.0,
-    ) -> None:
-        super().__init__(
-            net=net,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scheduler_interval=scheduler_interval,
-        )
+    loss_stages = ("train",)
+    progress_bar_key = "val/top5_loc_error"
+
+    def __init__(self, *, num_guesses: int = 5, box_loss_weight: float = 1.0, **base: Any) -> None:
+        super().__init__(**base)
         self.num_guesses = num_guesses
         self.box_loss_weight = box_loss_weight
-        self.metrics = nn.ModuleDict({f"{s}_metrics": LocalizationError() for s in STAGES})
-        self.train_loss = MeanMetric()
+        self.metric("test", LocalizationError)  # declared: fail at build time
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """Class logits (B, K) and normalized (cx, cy, w, h) boxes (B, 4) of (B, 3, H, W)."""
         return self.net(images)
 
-    def _step(self, batch: Batch, stage: str) -> Tensor:
+    def _step(self, batch: DetectionBatch, stage: str) -> Tensor:
         images, targets, indices = batch
         if len({tuple(im.shape) for im in images}) != 1:
             raise ValueError(
@@ -106,29 +92,17 @@ class LocalizationTask(TaskModule):
         k = min(self.num_guesses, out["logits"].shape[1])
         guesses = top_guesses(out["logits"].detach(), k)
         boxes = pred_xyxy.detach()[:, None, :].expand(-1, k, -1)
-        self.metrics[f"{stage}_metrics"].update(guesses, boxes, labels, gt, indices)
+        self.metric(stage, LocalizationError).update(guesses, boxes, labels, gt, indices)
         return loss
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+    def training_step(self, batch: DetectionBatch, batch_idx: int) -> Tensor:
         loss = self._step(batch, "train")
-        self.train_loss.update(loss.detach(), weight=len(batch[0]))
-        if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss_step", loss, prog_bar=True, batch_size=len(batch[0]))
+        self.update_loss("train", loss, weight=len(batch.images))
+        self.log_step(batch_idx, {"loss_step": loss}, batch_size=len(batch.images))
         return loss
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+    def validation_step(self, batch: DetectionBatch, batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
+    def test_step(self, batch: DetectionBatch, batch_idx: int) -> None:
         self._step(batch, "test")
-
-    def log_epoch(self, stage: str) -> None:
-        metric = self.metrics[f"{stage}_metrics"]  # gathers across processes itself
-        values = {f"{stage}/{k}": float(v) for k, v in metric.compute().items()}
-        metric.reset()
-        if stage == "train":
-            values["train/loss"] = float(self.train_loss.compute())
-            self.train_loss.reset()
-        self.results[stage] = values
-        for key, value in values.items():
-            self.log(key, value, prog_bar=key == "val/top5_loc_error")

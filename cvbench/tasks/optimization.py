@@ -1,9 +1,11 @@
-"""What every task's ``configure_optimizers`` does, and the schedules tasks share."""
+"""How a task's networks are optimized (one optimizer and schedule per network), and the
+schedules tasks share."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
@@ -11,28 +13,53 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, S
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., LRScheduler]
+INTERVALS = ("epoch", "step")
 
 
-def configure_optimization(
+@dataclass(frozen=True)
+class Optimization:
+    """How one network is optimized, from ``optim`` and ``sched`` of the run's config.
+
+    Attributes:
+        optimizer: builds the optimizer from parameters (a ``functools.partial``).
+        scheduler: builds the LR scheduler from the optimizer, or None (constant rate).
+        interval: step the scheduler every "epoch" or every optimizer "step".
+    """
+
+    optimizer: OptimizerFactory
+    scheduler: SchedulerFactory | None = None
+    interval: str = "epoch"
+
+    def __post_init__(self) -> None:
+        if self.interval not in INTERVALS:
+            raise ValueError(f"sched.interval must be one of {INTERVALS}, got {self.interval!r}")
+
+
+def optimizer_config(
     module: pl.LightningModule,
-    optimizer: OptimizerFactory,
-    scheduler: SchedulerFactory | None,
-    interval: str,
+    parameters: Iterable[torch.nn.Parameter],
+    optimization: Optimization,
+    *,
+    manual: bool = False,
 ) -> dict:
-    """Lightning's optimizer config for ``module`` from the injected factories.
+    """Lightning's config of one optimizer (and its scheduler) over ``parameters``.
 
     A scheduler factory that takes a ``total_steps`` keyword (such as :func:`warmup_cosine`)
-    gets the number of optimizer steps of the whole run from the trainer.
+    gets the number of optimizer steps of the whole run from the trainer. With ``manual``
+    optimization the scheduler comes without its interval: the task steps it itself.
     """
-    opt = optimizer(module.parameters())
-    if scheduler is None:
+    opt = optimization.optimizer(parameters)
+    if optimization.scheduler is None:
         return {"optimizer": opt}
     kwargs = {}
-    if "total_steps" in inspect.signature(scheduler).parameters:
+    if "total_steps" in inspect.signature(optimization.scheduler).parameters:
         kwargs["total_steps"] = int(module.trainer.estimated_stepping_batches)
+    scheduler = optimization.scheduler(opt, **kwargs)
+    if manual:
+        return {"optimizer": opt, "lr_scheduler": scheduler}
     return {
         "optimizer": opt,
-        "lr_scheduler": {"scheduler": scheduler(opt, **kwargs), "interval": interval},
+        "lr_scheduler": {"scheduler": scheduler, "interval": optimization.interval},
     }
 
 

@@ -14,18 +14,16 @@ so every result is read against it: ``{stage}/baseline_psnr``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
 
+from cvbench.data.batches import PairBatch
 from cvbench.metrics.restoration import RestorationMetric
-from cvbench.tasks.base import TaskModule
-from cvbench.tasks.optimization import OptimizerFactory, SchedulerFactory
+from cvbench.tasks.base import EVAL_STAGES, STAGES, TaskModule
 
-Batch = dict[str, Any]
-EVAL_STAGES = ("val", "test")
 LOSS_SPACES = ("output", "image")
 
 
@@ -33,90 +31,81 @@ class Composer(Protocol):
     def compose(self, inputs: Tensor, outputs: Tensor) -> Tensor: ...
 
 
-def image_groups(batch: Batch) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+@dataclass(frozen=True)
+class RestorationTestOutput:
+    """The last test's per-image scores, for the report.
+
+    Attributes:
+        per_image: one dict per test image, by dataset index: ``index``, ``psnr`` (dB),
+            ``ssim``, and with a baseline ``baseline_psnr``, ``baseline_ssim``.
+    """
+
+    per_image: list[dict[str, Any]]
+
+
+def image_groups(batch: PairBatch) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
     """``(inputs, targets, images, indices)`` of a batch: the whole batch when its tensors are
     stacked, else one image at a time (images of different sizes come as lists)."""
-    if all(isinstance(batch[k], Tensor) for k in ("input", "target", "image")):
-        yield batch["input"], batch["target"], batch["image"], batch["index"]
+    if all(isinstance(x, Tensor) for x in (batch.input, batch.target, batch.image)):
+        yield batch.input, batch.target, batch.image, batch.index
         return
-    for i, index in enumerate(batch["index"]):
-        yield (
-            batch["input"][i][None],
-            batch["target"][i][None],
-            batch["image"][i][None],
-            index[None],
-        )
+    for i, index in enumerate(batch.index):
+        yield batch.input[i][None], batch.target[i][None], batch.image[i][None], index[None]
 
 
 class RestorationTask(TaskModule):
-    """Trains ``net`` on batches ``{"input", "target", "image", "index"}`` with ``loss`` and
-    reports per eval stage ``{stage}/psnr`` (dB), ``{stage}/ssim``, ``{stage}/baseline_psnr``,
-    ``{stage}/baseline_ssim``, ``{stage}/loss``, ``{stage}/num_images`` and the protocol
-    ``{stage}/color``, ``{stage}/crop_border``, ``{stage}/quantization`` ("8-bit": outputs are
-    always rounded to 8 bits before scoring); and ``train/loss``.
-
-    ``results[stage]`` holds the last values in float64; ``test_outputs["per_image"]`` the last
-    test's per-image scores (dataset index, psnr, ssim, baseline_psnr, baseline_ssim), for the
-    report.
+    """Trains ``net`` on :class:`~cvbench.data.batches.PairBatch` batches with ``loss`` and
+    reports per eval stage what its :class:`~cvbench.metrics.restoration.RestorationMetric`
+    computes, ``{stage}/psnr`` (dB), ``{stage}/ssim`` and ``{stage}/num_images``; the same of
+    the baseline, ``{stage}/baseline_psnr``, ``{stage}/baseline_ssim``; ``{stage}/loss``; and
+    the protocol ``{stage}/color``, ``{stage}/crop_border`` (the metric's) and
+    ``{stage}/quantization`` ("8-bit": outputs are always rounded to 8 bits before scoring);
+    and ``train/loss``. ``test_output`` is a :class:`RestorationTestOutput`.
 
     Args:
-        net: maps inputs (B, C_in, h, w) in [0, 1] to outputs (B, C_out, H, W) in the
-            target's space (RGB for super-resolution and inpainting, a*b* / 110 for
-            colorization).
         loss: of (outputs, targets), mean-reduced (L1, MSE, perceptual).
-        optimizer: builds the optimizer from the parameters (a ``functools.partial``).
-        scheduler: builds the LR scheduler from the optimizer, or None.
-        scheduler_interval: "epoch" or "step".
         degradation: the data's degradation; its ``compose(inputs, outputs)`` gives the RGB
             image (B, 3, H, W) that is scored.
         baseline: the task's trivial restoration, a module like ``net`` without training
             (``cvbench.models.restoration_baselines``), or None.
-        color: "y" (BT.601 luma, as MATLAB's rgb2ycbcr) or "rgb": what PSNR and SSIM compare.
-        crop_border: pixels removed from each side before scoring (the scale for
-            super-resolution, 0 otherwise).
         loss_on: "output": ``loss(outputs, targets)`` in the network's own space (a*b* for
             colorization); "image": ``loss(compose(inputs, outputs), images)``, on the RGB
             image that is scored (inpainting: only the hole's pixels can differ, so the
             network is not asked to reproduce the known ones).
+        **base: ``nets`` (one, ``net``: inputs (B, C_in, h, w) in [0, 1] to outputs
+            (B, C_out, H, W) in the target's space: RGB for super-resolution and inpainting,
+            a*b* / 110 for colorization), ``optimization`` and ``metrics`` (a
+            ``RestorationMetric``: ``color``, ``crop_border``), see
+            :class:`~cvbench.tasks.base.TaskModule`.
     """
+
+    metric_stages = EVAL_STAGES
+    loss_stages = STAGES
+    progress_bar_key = "val/psnr"
+    not_logged = ("crop_border",)
 
     def __init__(
         self,
         *,
-        net: nn.Module,
         loss: nn.Module,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
-        scheduler_interval: str = "epoch",
         degradation: Composer,
         baseline: nn.Module | None = None,
-        color: str = "y",
-        crop_border: int = 0,
         loss_on: str = "output",
+        **base: Any,
     ) -> None:
-        super().__init__(
-            net=net,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scheduler_interval=scheduler_interval,
-        )
+        super().__init__(**base)
         if loss_on not in LOSS_SPACES:
             raise ValueError(f"task.module.loss_on must be one of {LOSS_SPACES}, got {loss_on!r}")
         self.loss = loss
         self.loss_on = loss_on
         self.degradation = degradation
         self.baseline = baseline
-        self.color = color
-        self.crop_border = crop_border
-        self.test_outputs: dict[str, Any] = {}
+        scores = self.metric("test", RestorationMetric)
+        self.color, self.crop_border = scores.color, scores.crop_border
         self._val_baseline: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
-        self.losses = nn.ModuleDict({f"{s}_loss": MeanMetric() for s in ("train", *EVAL_STAGES)})
-        self.metrics = nn.ModuleDict(
-            {
-                f"{s}_{kind}": RestorationMetric(color=color, crop_border=crop_border)
-                for s in EVAL_STAGES
-                for kind in ("metrics", "baseline")
-            }
+        # The baseline is scored like the network, by a copy of the declared metric.
+        self.baseline_metrics = nn.ModuleDict(
+            {f"{s}_baseline": self.metric(s, RestorationMetric).clone() for s in EVAL_STAGES}
         )
 
     def forward(self, inputs: Tensor) -> Tensor:
@@ -138,43 +127,43 @@ class RestorationTask(TaskModule):
             return self.loss(self.degradation.compose(inputs, outputs), images)
         return self.loss(outputs, targets)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        inputs, targets = batch["input"], batch["target"]
+    def training_step(self, batch: PairBatch, batch_idx: int) -> Tensor:
+        inputs, targets = batch.input, batch.target
         if isinstance(inputs, list):
             raise ValueError(
                 "training images of different sizes in one batch: set data.patch_size so that "
                 "the train transform crops every image to one size"
             )
-        loss = self._loss(inputs, self.net(inputs), targets, batch["image"])
-        self.losses["train_loss"].update(loss.detach(), weight=len(targets))
-        if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss_step", loss, prog_bar=True, batch_size=len(targets))
+        loss = self._loss(inputs, self.net(inputs), targets, batch.image)
+        self.update_loss("train", loss, weight=len(targets))
+        self.log_step(batch_idx, {"loss_step": loss}, batch_size=len(targets))
         return loss
 
-    def _eval_step(self, batch: Batch, stage: str) -> None:
+    def _eval_step(self, batch: PairBatch, stage: str) -> None:
         for inputs, targets, images, indices in image_groups(batch):
             outputs = self.net(inputs)
             loss = self._loss(inputs, outputs, targets, images)
-            self.losses[f"{stage}_loss"].update(loss, weight=len(inputs))
+            self.update_loss(stage, loss, weight=len(inputs))
             restored = self.degradation.compose(inputs, outputs)
-            self.metrics[f"{stage}_metrics"].update(restored, images, indices)
+            self.metric(stage, RestorationMetric).update(restored, images, indices)
             if self.baseline is not None and not (stage == "val" and self._val_baseline):
                 reference = self.degradation.compose(inputs, self.baseline(inputs))
-                self.metrics[f"{stage}_baseline"].update(reference, images, indices)
+                self.baseline_metrics[f"{stage}_baseline"].update(reference, images, indices)
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+    def validation_step(self, batch: PairBatch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
+    def test_step(self, batch: PairBatch, batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
-    def _scores(self, stage: str) -> dict[str, float | str | None]:
-        """The stage's PSNR / SSIM of the network and of the baseline, computed once."""
-        metric = self.metrics[f"{stage}_metrics"]
-        values: dict[str, float | str | None] = {
-            f"{stage}/{k}": v for k, v in metric.compute().items()
+    def epoch_extras(self, stage: str) -> dict[str, float | str | None]:
+        """The baseline's PSNR / SSIM (computed once) and the protocol of ``stage``."""
+        if stage == "train":
+            return {}
+        values: dict[str, float | str | None] = {}
+        per_image = {
+            row["index"]: dict(row) for row in self.metric(stage, RestorationMetric).last_per_image
         }
-        per_image = {row["index"]: dict(row) for row in metric.last_per_image}
         if self.baseline is not None:
             scores, rows = self._baseline_scores(stage)
             values[f"{stage}/baseline_psnr"] = scores["psnr"]
@@ -186,8 +175,9 @@ class RestorationTask(TaskModule):
                         "baseline_ssim": row["ssim"],
                     }
         if stage == "test":
-            self.test_outputs = {"per_image": [per_image[i] for i in sorted(per_image)]}
-        metric.reset()
+            self.test_output = RestorationTestOutput(
+                per_image=[per_image[i] for i in sorted(per_image)]
+            )
         values[f"{stage}/color"] = self.color
         values[f"{stage}/crop_border"] = float(self.crop_border)
         values[f"{stage}/quantization"] = "8-bit"  # outputs rounded to 0..255 before scoring
@@ -199,21 +189,9 @@ class RestorationTask(TaskModule):
         scores and later epochs skip the baseline (not the sanity check's few batches)."""
         if stage == "val" and self._val_baseline:
             return self._val_baseline
-        reference = self.metrics[f"{stage}_baseline"]
+        reference = self.baseline_metrics[f"{stage}_baseline"]
         scored = reference.compute(), reference.last_per_image
         reference.reset()
         if stage == "val" and not self.trainer.sanity_checking:
             self._val_baseline = scored
         return scored
-
-    def log_epoch(self, stage: str) -> None:
-        loss_metric = self.losses[f"{stage}_loss"]
-        # MeanMetric syncs across processes itself; an epoch without updates gives nan.
-        values: dict[str, float | str | None] = {f"{stage}/loss": float(loss_metric.compute())}
-        loss_metric.reset()
-        if stage != "train":
-            values |= self._scores(stage)
-        self.results[stage] = values
-        for key, value in values.items():
-            if isinstance(value, int | float) and key != f"{stage}/crop_border":
-                self.log(key, value, prog_bar=key == "val/psnr")

@@ -26,6 +26,8 @@ from torch import Tensor  # noqa: E402
 
 from cvbench.files import write_text  # noqa: E402
 from cvbench.tasks.log_images import log_image  # noqa: E402
+from cvbench.tasks.reports import test_output  # noqa: E402
+from cvbench.tasks.restoration import RestorationTestOutput  # noqa: E402
 
 PER_IMAGE_COLUMNS = ("index", "name", "psnr", "ssim", "baseline_psnr", "baseline_ssim")
 
@@ -106,11 +108,11 @@ class RestorationReport(pl.Callback):
         self.num_samples = num_samples
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        outputs = getattr(pl_module, "test_outputs", {})
-        if not trainer.is_global_zero or "per_image" not in outputs:
+        output = test_output(pl_module, RestorationTestOutput, self)
+        if not trainer.is_global_zero or output is None:
             return
         dataset = trainer.datamodule.split("test")
-        rows = [row | {"name": dataset.records.name(row["index"])} for row in outputs["per_image"]]
+        rows = [row | {"name": dataset.records.name(row["index"])} for row in output.per_image]
         write_text(self.output_dir / "test_per_image.csv", per_image_csv(rows))
         if self.num_samples:
             scores = {row["index"]: row for row in rows}

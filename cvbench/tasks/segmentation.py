@@ -12,22 +12,33 @@ resolution.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
 
+from cvbench.data.batches import ClassNamesSource, Images, MaskBatch
 from cvbench.metrics.segmentation import SegmentationMetric
-from cvbench.tasks.base import TaskModule
-from cvbench.tasks.optimization import OptimizerFactory, SchedulerFactory
+from cvbench.tasks.base import EVAL_STAGES, STAGES, TaskModule
 from cvbench.tasks.segmentation_inference import predict_logits
 
-Images = Tensor | list[Tensor]
-Batch = tuple[Images, Images, Tensor]
-EVAL_STAGES = ("val", "test")
 INFERENCE_MODES = ("whole", "slide")
+
+
+@dataclass(frozen=True)
+class SegmentationTestOutput:
+    """The last test's scores, for the report.
+
+    Attributes:
+        per_class: one dict per class id 0..K-1: ``class_id``, ``name``, ``iou``, ``acc``
+            (percent or None), ``gt_pixels``, ``pred_pixels``.
+        confusion: (K, K) int64 pixel counts, rows ground truth, columns prediction.
+    """
+
+    per_class: list[dict[str, Any]]
+    confusion: Tensor
 
 
 def split_outputs(output: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
@@ -49,63 +60,50 @@ def resize_to(logits: Tensor, size: Sequence[int]) -> Tensor:
 
 
 class SegmentationTask(TaskModule):
-    """Trains ``net`` on batches ``(images, masks, indices)`` and reports per eval stage
+    """Trains ``net`` on :class:`~cvbench.data.batches.MaskBatch` batches and reports per eval
+    stage what its :class:`~cvbench.metrics.segmentation.SegmentationMetric` computes,
     ``{stage}/miou``, ``{stage}/pixel_acc``, ``{stage}/mean_acc``, ``{stage}/fwiou`` (percent,
-    None where undefined), ``{stage}/loss`` (mean per-image cross-entropy at the label's size),
-    ``{stage}/num_images`` and the protocol string ``{stage}/inference``; and ``train/loss``.
-
-    ``results[stage]`` holds the last values in float64; ``test_outputs`` the last test's
-    per-class table and confusion matrix, for the report.
+    None where undefined) and ``{stage}/num_images``; ``{stage}/loss`` (mean per-image
+    cross-entropy at the label's size) and the protocol string ``{stage}/inference``; and
+    ``train/loss``. Class names come from a datamodule that is a
+    :class:`~cvbench.data.batches.ClassNamesSource` (else class ids).
+    ``test_output`` is a :class:`SegmentationTestOutput`.
 
     Args:
-        net: maps images (B, 3, H, W) float to logits (B, K, h, w) (h, w <= H, W; upsampled
-            here), or to torchvision's dict with "out" (and "aux").
         loss: cross-entropy-like loss of (logits (B, K, H, W), masks (B, H, W) int64) that
             skips ``ignore_index`` (e.g. ``CrossEntropyLoss(ignore_index=255)``), mean-reduced.
-        optimizer: builds the optimizer from the parameters (a ``functools.partial``).
-        scheduler: builds the LR scheduler from the optimizer, or None.
-        scheduler_interval: "epoch" or "step".
         num_classes: number of classes K (labels 0..K-1).
         ignore_index: label value that is never trained on nor scored.
         aux_weight: weight of the auxiliary head's loss when the net has one.
         inference: evaluation mode: ``mode`` "whole" or "slide", ``crop_size`` and ``stride``
             (H, W) of the sliding windows, ``size_divisor`` (inputs padded to a multiple).
+        **base: ``nets`` (one, ``net``: images (B, 3, H, W) float to logits (B, K, h, w)
+            (h, w <= H, W; upsampled here), or to torchvision's dict with "out" (and "aux")),
+            ``optimization`` and ``metrics`` (a ``SegmentationMetric``), see
+            :class:`~cvbench.tasks.base.TaskModule`.
     """
+
+    metric_stages = EVAL_STAGES
+    loss_stages = STAGES
+    progress_bar_key = "val/miou"
 
     def __init__(
         self,
         *,
-        net: nn.Module,
         loss: nn.Module,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
-        scheduler_interval: str = "epoch",
         num_classes: int,
         ignore_index: int = 255,
         aux_weight: float = 0.5,
         inference: Mapping[str, Any] | None = None,
+        **base: Any,
     ) -> None:
-        super().__init__(
-            net=net,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scheduler_interval=scheduler_interval,
-        )
+        super().__init__(**base)
         self.loss = loss
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.aux_weight = aux_weight
         self.inference = self._check_inference(dict(inference or {}))
-        self.test_outputs: dict[str, Any] = {}
-        self.losses = nn.ModuleDict({f"{s}_loss": MeanMetric() for s in ("train", *EVAL_STAGES)})
-        self.metrics = nn.ModuleDict(
-            {
-                f"{s}_metrics": SegmentationMetric(
-                    num_classes=num_classes, ignore_index=ignore_index
-                )
-                for s in EVAL_STAGES
-            }
-        )
+        self.metric("test", SegmentationMetric)  # declared: fail at build time
 
     @staticmethod
     def _check_inference(inference: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +146,8 @@ class SegmentationTask(TaskModule):
         """Label maps of images (each (3, h, w)) at the labels' sizes (H, W): (H, W) int64 each."""
         return [p for logits in self._logits_at(images, sizes) for p in logits.argmax(dim=1)]
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        images, masks, _ = batch
+    def training_step(self, batch: MaskBatch, batch_idx: int) -> Tensor:
+        images, masks = batch.images, batch.masks
         if isinstance(images, list) or isinstance(masks, list):
             raise ValueError(
                 "training images of different sizes in one batch: set data.crop_size so that "
@@ -159,15 +157,12 @@ class SegmentationTask(TaskModule):
         loss = self.loss(resize_to(logits, masks.shape[-2:]), masks)
         if aux is not None and self.aux_weight:
             loss = loss + self.aux_weight * self.loss(resize_to(aux, masks.shape[-2:]), masks)
-        self.losses["train_loss"].update(loss.detach(), weight=len(masks))
-        # Each self.log costs ~1 ms: log the step loss only as often as the loggers write.
-        if (batch_idx + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss_step", loss, prog_bar=True, batch_size=len(masks))
+        self.update_loss("train", loss, weight=len(masks))
+        self.log_step(batch_idx, {"loss_step": loss}, batch_size=len(masks))
         return loss
 
-    def _eval_step(self, batch: Batch, stage: str) -> None:
-        images, masks, indices = batch
-        masks = list(masks)
+    def _eval_step(self, batch: MaskBatch, stage: str) -> None:
+        images, masks = batch.images, list(batch.masks)
         preds, start = [], 0
         for logits in self._logits_at(images, [m.shape[-2:] for m in masks]):
             target = torch.stack(masks[start : start + len(logits)])
@@ -176,20 +171,20 @@ class SegmentationTask(TaskModule):
                 logits, target, ignore_index=self.ignore_index, reduction="none"
             )
             valid = (target != self.ignore_index).flatten(1).sum(dim=1).clamp(min=1)
-            self.losses[f"{stage}_loss"].update(per_pixel.flatten(1).sum(dim=1) / valid)
+            self.update_loss(stage, per_pixel.flatten(1).sum(dim=1) / valid)
             preds.extend(logits.argmax(dim=1))
-        self.metrics[f"{stage}_metrics"].update(preds, masks, indices)
+        self.metric(stage, SegmentationMetric).update(preds, masks, batch.indices)
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+    def validation_step(self, batch: MaskBatch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
+    def test_step(self, batch: MaskBatch, batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
     def _set_class_names(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
-        names = getattr(datamodule, "class_names", None)
-        self.metrics[f"{stage}_metrics"].class_names = list(names) if names else None
+        names = datamodule.class_names if isinstance(datamodule, ClassNamesSource) else None
+        self.metric(stage, SegmentationMetric).class_names = list(names) if names else None
 
     def on_validation_epoch_start(self) -> None:
         self._set_class_names("val")
@@ -197,22 +192,12 @@ class SegmentationTask(TaskModule):
     def on_test_epoch_start(self) -> None:
         self._set_class_names("test")
 
-    def log_epoch(self, stage: str) -> None:
-        loss_metric = self.losses[f"{stage}_loss"]
-        # MeanMetric syncs across processes itself; an epoch without updates gives nan.
-        values: dict[str, float | str | None] = {f"{stage}/loss": float(loss_metric.compute())}
-        loss_metric.reset()
-        if stage != "train":
-            metric = self.metrics[f"{stage}_metrics"]  # gathers every process's counts once
-            values |= {f"{stage}/{k}": v for k, v in metric.compute().items()}
-            values[f"{stage}/inference"] = self.inference["mode"]
-            if stage == "test":
-                self.test_outputs = {
-                    "per_class": metric.last_scores.per_class,
-                    "confusion": metric.last_confusion.cpu(),
-                }
-            metric.reset()
-        self.results[stage] = values
-        for key, value in values.items():
-            if isinstance(value, int | float):  # None: no pixel to score
-                self.log(key, value, prog_bar=key == "val/miou")
+    def epoch_extras(self, stage: str) -> dict[str, float | str | None]:
+        if stage == "train":
+            return {}
+        if stage == "test":
+            metric = self.metric(stage, SegmentationMetric)
+            self.test_output = SegmentationTestOutput(
+                per_class=metric.last_scores.per_class, confusion=metric.last_confusion.cpu()
+            )
+        return {f"{stage}/inference": self.inference["mode"]}

@@ -25,6 +25,8 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from cvbench.files import write_text  # noqa: E402
+from cvbench.tasks.reports import test_output  # noqa: E402
+from cvbench.tasks.segmentation import SegmentationTestOutput  # noqa: E402
 
 PER_CLASS_COLUMNS = ("class_id", "name", "iou", "acc", "gt_pixels", "pred_pixels")
 
@@ -132,15 +134,15 @@ class SegmentationReport(pl.Callback):
         self.num_samples = num_samples
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        outputs = getattr(pl_module, "test_outputs", {})
-        if not trainer.is_global_zero or "per_class" not in outputs:
+        output = test_output(pl_module, SegmentationTestOutput, self)
+        if not trainer.is_global_zero or output is None:
             return
-        per_class = outputs["per_class"]
+        per_class = output.per_class
         names = [str(row.get("name", row["class_id"])) for row in per_class]
         write_text(self.output_dir / "test_per_class_iou.csv", per_class_csv(per_class))
         write_text(
             self.output_dir / "test_confusion_matrix.csv",
-            confusion_csv(outputs["confusion"].numpy(), names),
+            confusion_csv(output.confusion.numpy(), names),
         )
         if self.num_samples:
             self._plot(trainer, pl_module, names)

@@ -21,8 +21,9 @@ from cvbench.bench.compare import (
     resolve_side,
     side_scores,
 )
-from cvbench.bench.store import ResultsStore, RunRecord, StoreError
 from cvbench.cli.compare import main
+from cvbench.store.database import ResultsStore, StoreError
+from cvbench.store.record import RunRecord
 from cvbench.tasks.restoration_report import per_image_csv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -278,7 +279,7 @@ def test_cli_text_output(store: ResultsStore, capsys: pytest.CaptureFixture[str]
             seed=seed,
             config={"optim": {"lr": 0.01}},
         )
-    main(["sr/a", "sr/b", f"db={store.path}"])
+    main(["a=sr/a", "b=sr/b", f"db={store.path}"])
     out = capsys.readouterr().out
     assert "A  experiment sr/a: 3 completed runs (seeds 0, 1, 2)" in out
     assert "optim.lr  0.001  0.01" in out
@@ -293,14 +294,14 @@ def test_cli_says_when_neither_test_applies(
 ) -> None:
     add_run(store, "n1", metrics={"test/psnr": 30.0})
     add_run(store, "n2", metrics={"test/psnr": 30.2})
-    main(["n1", "n2", f"db={store.path}"])
+    main(["a=n1", "b=n2", f"db={store.path}"])
     assert "Neither test applies, so it cannot be said" in capsys.readouterr().out
 
 
 def test_cli_json_output(store: ResultsStore, capsys: pytest.CaptureFixture[str]) -> None:
     write_restoration(add_run(store, "j1", metrics={"test/psnr": 30.0}), [30.0, 31.0, 29.0])
     write_restoration(add_run(store, "j2", metrics={"test/psnr": 31.0}), [31.0, 32.0, 30.0])
-    main(["j1", "j2", f"db={store.path}", "format=json", "resamples=300", "seed=5"])
+    main(["a=j1", "b=j2", f"db={store.path}", "format=json", "resamples=300", "seed=5"])
     data = json.loads(capsys.readouterr().out)
     assert data["a"] == {"name": "j1", "kind": "run", "run_ids": ["j1"], "seeds": [0]}
     assert data["welch"] == {
@@ -321,11 +322,11 @@ def test_cli_json_output(store: ResultsStore, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["only_one"], "takes two runs or experiments, got 1"),
-        (["a", "b", "colour=red"], "unknown setting 'colour'"),
-        (["a", "b", "resamples=lots"], "resamples must be an integer >= 1, got 'lots'"),
-        (["a", "b", "format=xml"], "format must be text or json"),
-        (["x1", "nope"], "no run with id 'nope'"),
+        (["a=only_one"], "takes two runs or experiments, got 1"),
+        (["a=a", "b=b", "colour=red"], "unknown setting 'colour'"),
+        (["a=a", "b=b", "resamples=lots"], "resamples must be an integer >= 1, got 'lots'"),
+        (["a=a", "b=b", "format=xml"], "format must be text or json"),
+        (["a=x1", "b=nope"], "no run with id 'nope'"),
     ],
 )
 def test_cli_errors(
@@ -340,7 +341,7 @@ def test_cli_errors(
 
 def test_cli_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        main(["a", "b", f"db={tmp_path / 'none.db'}"])
+        main(["a=a", "b=b", f"db={tmp_path / 'none.db'}"])
     assert f"no results store at {tmp_path / 'none.db'}" in capsys.readouterr().err
 
 
@@ -349,7 +350,7 @@ def test_cvbench_compare_command(store: ResultsStore) -> None:
     add_run(store, "p1", metrics={"test/psnr": 30.0})
     add_run(store, "p2", metrics={"test/psnr": 30.5})
     done = subprocess.run(
-        [sys.executable, "-m", "cvbench", "compare", "p1", "p2", f"db={store.path}"],
+        [sys.executable, "-m", "cvbench", "compare", "a=p1", "b=p2", f"db={store.path}"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -20,10 +20,12 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from cvbench.bench import leaderboard, render
-from cvbench.bench.leaderboard import build_tables, leaderboard_text
-from cvbench.bench.store import ResultsStore, RunRecord
+from cvbench.bench import render, tables
+from cvbench.bench.leaderboard import leaderboard_text
+from cvbench.bench.tables import build_tables
 from cvbench.cli import leaderboard as cli
+from cvbench.store.database import ResultsStore
+from cvbench.store.record import RunRecord
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = sorted((REPO / "cvbench" / "conf" / "task").glob("*.yaml"))
@@ -71,7 +73,7 @@ def store(tmp_path: Path) -> Iterator[ResultsStore]:
 
 
 def test_doctests_pass() -> None:
-    for module in (leaderboard, render):
+    for module in (tables, render):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from cvbench.bench.leaderboard import build_tables
 from cvbench.bench.render_html import html_page
-from cvbench.bench.store import ResultsStore, RunRecord
+from cvbench.bench.tables import build_tables
 from cvbench.cli import leaderboard as cli
+from cvbench.store.database import ResultsStore
+from cvbench.store.record import RunRecord
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 # experiment: (top1_error per seed, params, train images/s). Best error: b, c, a, d; most

@@ -24,11 +24,12 @@ from cvbench.bench.repro import (
     verdict_lines,
     verdicts,
 )
-from cvbench.bench.store import ResultsStore, RunRecord
 from cvbench.data.formats.coco import coco_instances
 from cvbench.data.formats.coco_semantic import coco_semantic
 from cvbench.data.formats.coco_subset import coco_category_subset
 from cvbench.run.train import run_train
+from cvbench.store.database import ResultsStore
+from cvbench.store.record import RunRecord
 
 RECIPES = ["deeplabv3_r50_coco_voc", "edsr_x2_set5", "fasterrcnn_r50_fpn_coco", "resnet50_imagenet"]
 MAP = {"source": "paper", "metrics": {"test/map": {"value": 37.0, "tolerance": 0.5}}}
@@ -283,13 +284,13 @@ def test_recipe_runs_a_few_steps(make_cfg, tmp_path: Path, recipe: str) -> None:
 
 @pytest.mark.slow
 def test_reproduce_cli_runs_a_recipe_and_lists_its_status(tmp_path: Path) -> None:
-    """`cvbench reproduce NAME ...` trains the recipe in a child process and prints the verdict
+    """`cvbench reproduce recipe=NAME ...` trains the recipe in a child process and prints the verdict
     of the recorded metrics; `cvbench reproduce` then lists the recipe with that status."""
     write_recipe_data("resnet50_imagenet", tmp_path / "data")
     db = tmp_path / "store" / "cvbench.db"
     args = [f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}"]
     done = run_cli(
-        "reproduce", "resnet50_imagenet", *CPU, *TINY["resnet50_imagenet"], *args,
+        "reproduce", "recipe=resnet50_imagenet", *CPU, *TINY["resnet50_imagenet"], *args,
         "++callbacks.progress_bar=null", f"db={db}", cwd=tmp_path,
     )  # fmt: skip
     with ResultsStore(db) as store:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import CONF, HELPERS, run_cli
 
-from cvbench.bench.store import ResultsStore, RunRecord
 from cvbench.bench.suite import hash_runs, plan_suite, suite_path
+from cvbench.store.database import ResultsStore
+from cvbench.store.record import RunRecord
 
 # Hydra's list syntax: each override quoted, since it holds a "=".
 QUICK = '["trainer.max_epochs=1","trainer.limit_train_batches=3","trainer.limit_val_batches=2"]'

@@ -43,7 +43,7 @@ def _cvbench(*args: str | Path) -> subprocess.CompletedProcess:
 def test_known_answer_and_out_file(tmp_path: Path) -> None:
     gt, pred = _files(tmp_path)
     out = tmp_path / "results" / "score.json"
-    proc = _cvbench("--task", "classification", "--gt", gt, "--pred", pred, "--out", out)
+    proc = _cvbench("task=classification", f"gt={gt}", f"pred={pred}", f"out={out}")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == EXPECTED
     assert out.read_text() == proc.stdout  # the same JSON, byte for byte
@@ -53,7 +53,7 @@ def test_known_answer_and_out_file(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_bad_input_is_one_line_without_traceback(tmp_path: Path) -> None:
     gt, pred = _files(tmp_path, pred="7 1 2\n0 1 2 3 4\nnine\n8 6 4 3 0\n")
-    proc = _cvbench("--task", "classification", "--gt", gt, "--pred", pred)
+    proc = _cvbench("task=classification", f"gt={gt}", f"pred={pred}")
     assert proc.returncode == EXIT_BAD_INPUT == 1
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
@@ -65,7 +65,7 @@ def test_bad_input_is_one_line_without_traceback(tmp_path: Path) -> None:
 def _run_main(capsys, *args: str | Path) -> tuple[int, str, str]:
     """``main(argv)`` in-process: exit status, stdout, stderr."""
     try:
-        main(["--task", "classification", *map(str, args)])
+        main(["task=classification", *map(str, args)])
         code = 0
     except SystemExit as exit_:
         code = exit_.code
@@ -91,7 +91,7 @@ def test_bad_input(
 ) -> None:
     gt, pred = _files(tmp_path, gt_text, pred_text)
     out = tmp_path / "score.json"
-    code, stdout, stderr = _run_main(capsys, "--gt", gt, "--pred", pred, "--out", out)
+    code, stdout, stderr = _run_main(capsys, f"gt={gt}", f"pred={pred}", f"out={out}")
     assert code == EXIT_BAD_INPUT
     assert stdout == ""
     bad_path = gt if bad == "gt" else pred
@@ -106,7 +106,7 @@ def test_bad_input(
 def test_missing_file(tmp_path: Path, capsys, missing: str) -> None:
     gt, pred = _files(tmp_path)
     (gt if missing == "gt" else pred).unlink()
-    code, stdout, stderr = _run_main(capsys, "--gt", gt, "--pred", pred)
+    code, stdout, stderr = _run_main(capsys, f"gt={gt}", f"pred={pred}")
     assert code == EXIT_BAD_INPUT
     assert stdout == ""
     path = gt if missing == "gt" else pred
@@ -117,21 +117,42 @@ def test_traceback_on_request(tmp_path: Path, monkeypatch) -> None:
     gt, pred = _files(tmp_path, gt="x\n")
     monkeypatch.setenv("CVBENCH_TRACEBACK", "1")
     with pytest.raises(ValueError, match="line 1"):
-        main(["--task", "classification", "--gt", str(gt), "--pred", str(pred)])
+        main(["task=classification", f"gt={gt}", f"pred={pred}"])
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "message"),
     [
-        ["--task", "keypoints", "--gt", "g", "--pred", "p"],
-        ["--task", "classification", "--gt", "g"],
+        (["task=keypoints", "gt=g", "pred=p"], "task=keypoints is not one of classification,"),
+        (["task=classification", "gt=g"], "pred= is required"),
+        (["gt=g", "pred=p"], "cvbench score: task= is required"),
+        (["task=classification", "gt=g", "pred=p", "gtt=x"], "'gtt' (did you mean gt=?)"),
+        (["task=classification", "gt=g", "pred=[a,b]"], "pred=[a,b]: expected one value"),
+        (["task=classification", "gt=g", "pred=p", "+out=x"], "write out=..."),
+        (["task=classification", "gt=g", "gt=h", "pred=p"], "gt= is given twice"),
+        (["task=classification", "gt=a=b", "pred=p"], "cannot read 'gt=a=b'"),
+        (["--task", "classification", "--gt", "g"], "write: cvbench score task=classification"),
     ],
 )
-def test_wrong_command_line_exits_2(capsys, args: list[str]) -> None:
+def test_wrong_command_line_is_one_error_line(capsys, args: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as info:
         main(args)
-    assert info.value.code == 2
-    assert "usage: cvbench score" in capsys.readouterr().err
+    assert info.value.code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_quoted_values_and_numbers_as_typed(tmp_path: Path, capsys) -> None:
+    """A folder with a space, quoted as Hydra reads it; a file named 007 stays 007."""
+    (tmp_path / "my dir").mkdir()
+    gt, pred = _files(tmp_path / "my dir")
+    (tmp_path / "007").write_text(PRED)
+    code, stdout, stderr = _run_main(capsys, f"gt='{gt}'", "pred=007")
+    assert code == EXIT_BAD_INPUT and "cannot read 007" in stderr  # read relative to cwd
+    code, stdout, stderr = _run_main(capsys, f"gt='{gt}'", f"pred='{pred}'")
+    assert code == 0, stderr
+    assert json.loads(stdout) == EXPECTED
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -148,7 +169,7 @@ def test_matches_sklearn_on_a_random_submission(tmp_path: Path, capsys, seed: in
         "".join(f"{label}\n" for label in labels),
         "".join(" ".join(map(str, row)) + "\n" for row in top5),
     )
-    code, stdout, _ = _run_main(capsys, "--gt", gt, "--pred", pred)
+    code, stdout, _ = _run_main(capsys, f"gt={gt}", f"pred={pred}")
     assert code == 0
     result = json.loads(stdout)
     assert result["num_images"] == n

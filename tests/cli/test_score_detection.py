@@ -1,4 +1,4 @@
-"""``cvbench score --task detection``: COCO files scored as pycocotools scores the same files,
+"""``cvbench score task=detection``: COCO files scored as pycocotools scores the same files,
 and one-line errors naming the file, the record and the id."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def pycocotools_on_files(gt: Path, pred: Path, iou_type: str = "bbox") -> dict:
 def run_main(capsys, *args: str | Path) -> tuple[int, str, str]:
     """``main(argv)`` in-process: exit status, stdout, stderr."""
     try:
-        main(["--task", "detection", *map(str, args)])
+        main(["task=detection", *map(str, args)])
         code = 0
     except SystemExit as exit_:
         code = exit_.code
@@ -105,7 +105,7 @@ def assert_stats(got: dict, expected: dict) -> None:
 def test_equals_pycocotools_on_the_same_files(tmp_path: Path, capsys, seed: int) -> None:
     gt, pred = coco_files(tmp_path, seed)
     out = tmp_path / "out" / "score.json"
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred, "--out", out)
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}", f"out={out}")
     assert code == 0, stderr
     result = json.loads(stdout)
     assert sorted(result) == sorted([*COCO_STATS, "num_images", "num_detections", "iou_type"])
@@ -134,7 +134,7 @@ def test_known_answer_and_nulls(tmp_path: Path, capsys) -> None:
     ]
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "r.json").write_text(json.dumps(results))
-    code, stdout, _ = run_main(capsys, "--gt", tmp_path / "gt.json", "--pred", tmp_path / "r.json")
+    code, stdout, _ = run_main(capsys, f"gt={tmp_path / 'gt.json'}", f"pred={tmp_path / 'r.json'}")
     assert code == 0
     result = json.loads(stdout)
     assert result["map"] == pytest.approx(100 * 51 / 101, abs=1e-12)
@@ -147,7 +147,7 @@ def test_known_answer_and_nulls(tmp_path: Path, capsys) -> None:
 def test_no_detections(tmp_path: Path, capsys) -> None:
     gt, pred = coco_files(tmp_path)
     pred.write_text("[]")
-    code, stdout, _ = run_main(capsys, "--gt", gt, "--pred", pred)
+    code, stdout, _ = run_main(capsys, f"gt={gt}", f"pred={pred}")
     assert code == 0
     result = json.loads(stdout)
     assert result["num_detections"] == 0
@@ -175,7 +175,7 @@ def test_segm_equals_pycocotools(tmp_path: Path, capsys) -> None:
     results[0]["category_id"] = 7 if results[0]["category_id"] != 7 else 1
     pred = tmp_path / "segm.json"
     pred.write_text(json.dumps(results))
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred, "--iou-type", "segm")
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}", "iou_type=segm")
     assert code == 0, stderr
     result = json.loads(stdout)
     assert result["iou_type"] == "segm"
@@ -197,7 +197,7 @@ def test_bad_file(tmp_path: Path, capsys, which: str, text: str, message: str) -
     gt, pred = coco_files(tmp_path)
     (gt if which == "gt" else pred).write_text(text)
     out = tmp_path / "score.json"
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred, "--out", out)
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}", f"out={out}")
     assert code == EXIT_BAD_INPUT
     assert stdout == ""
     assert stderr.startswith("error: " + message.format(gt=gt, pred=pred))
@@ -221,7 +221,7 @@ def test_bad_result_names_its_index_and_id(
     results = json.loads(pred.read_text())
     results[2].update(change)
     pred.write_text(json.dumps(results))
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred)
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}")
     assert code == EXIT_BAD_INPUT and stdout == ""
     assert stderr.startswith(f"error: {pred}, {message.format(id=results[2]['image_id'])}")
     assert stderr.count("\n") == 1
@@ -232,7 +232,7 @@ def test_bad_annotation_names_the_gt_file(tmp_path: Path, capsys) -> None:
     truth = json.loads(gt.read_text())
     del truth["annotations"][4]["area"]
     gt.write_text(json.dumps(truth))
-    code, _, stderr = run_main(capsys, "--gt", gt, "--pred", pred)
+    code, _, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}")
     assert code == EXIT_BAD_INPUT
     assert stderr.startswith(f"error: {gt}, annotation 4 (id 5): missing 'area'; expected")
 
@@ -240,27 +240,30 @@ def test_bad_annotation_names_the_gt_file(tmp_path: Path, capsys) -> None:
 def test_missing_file(tmp_path: Path, capsys) -> None:
     gt, pred = coco_files(tmp_path)
     pred.unlink()
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred)
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}")
     assert code == EXIT_BAD_INPUT and stdout == ""
     assert stderr == f"error: cannot read {pred}: No such file or directory\n"
 
 
 def test_iou_type_is_for_detection_only(capsys) -> None:
     with pytest.raises(SystemExit) as info:
-        main(["--task", "classification", "--gt", "g", "--pred", "p", "--iou-type", "bbox"])
-    assert info.value.code == 2
-    assert "--iou-type applies to --task detection only" in capsys.readouterr().err
+        main(["task=classification", "gt=g", "pred=p", "iou_type=bbox"])
+    assert info.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == (
+        "error: cvbench score task=classification: unknown setting 'iou_type'; "
+        "valid: gt=, pred=, out=\n"
+    )
     with pytest.raises(SystemExit) as info:
-        main(["--task", "detection", "--gt", "g", "--pred", "p", "--iou-type", "keypoints"])
-    assert info.value.code == 2
+        main(["task=detection", "gt=g", "pred=p", "iou_type=keypoints"])
+    assert info.value.code == EXIT_BAD_INPUT
+    assert "iou_type=keypoints is not one of bbox, segm" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_the_real_command(tmp_path: Path) -> None:
     gt, pred = coco_files(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "cvbench", "score", "--task", "detection"]
-        + ["--gt", str(gt), "--pred", str(pred)],
+        [sys.executable, "-m", "cvbench", "score", "task=detection"] + [f"gt={gt}", f"pred={pred}"],
         cwd=REPO,
         capture_output=True,
         text=True,

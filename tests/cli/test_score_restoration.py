@@ -1,4 +1,4 @@
-"""``cvbench score --task restoration``: folders of real image files written here with PIL (and a
+"""``cvbench score task=restoration``: folders of real image files written here with PIL (and a
 16-bit RGB PNG with OpenCV), scored against scikit-image's ``peak_signal_noise_ratio`` and
 ``structural_similarity`` and against BasicSR's Y-channel convention, and one-line errors naming
 the file for every way the folders can disagree."""
@@ -88,7 +88,7 @@ def assert_result(result: dict, arrays: dict, *, color: str, crop: int) -> None:
 def run_main(capsys, *args: str | Path) -> tuple[int, str, str]:
     """``main(argv)`` in-process: exit status, stdout, stderr."""
     try:
-        main(["--task", "restoration", *map(str, args)])
+        main(["task=restoration", *map(str, args)])
         code = 0
     except SystemExit as exit_:
         code = exit_.code
@@ -104,23 +104,23 @@ def test_the_real_command_equals_scikit_image(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(gt / "sub" / "e.png")  # not read
     out = tmp_path / "out" / "score.json"
     proc = run_cli(
-        *("score", "--task", "restoration", "--gt", str(gt), "--pred", str(pred)),
-        *("--crop-border", "2", "--out", str(out)),
+        *("score", "task=restoration", f"gt={gt}", f"pred={pred}"),
+        *("crop_border=2", f"out={out}"),
         cwd=REPO,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     result = json.loads(proc.stdout)
-    assert_result(result, arrays, color="y", crop=2)  # --color y is the default
+    assert_result(result, arrays, color="y", crop=2)  # color=y is the default
     assert out.read_text() == proc.stdout
 
 
 @pytest.mark.parametrize(("color", "crop"), [("rgb", 0), ("rgb", 3), ("y", 0)])
 def test_options(tmp_path: Path, capsys, color: str, crop: int) -> None:
     gt, pred, arrays = image_folders(tmp_path, seed=1)
-    args = ["--gt", gt, "--pred", pred, "--color", color]
-    code, stdout, stderr = run_main(capsys, *args, "--crop-border", crop)
+    args = [f"gt={gt}", f"pred={pred}", f"color={color}"]
+    code, stdout, stderr = run_main(capsys, *args, f"crop_border={crop}")
     assert code == 0, stderr
     assert_result(json.loads(stdout), arrays, color=color, crop=crop)
 
@@ -142,7 +142,7 @@ def test_gray_palette_and_jpeg_files(tmp_path: Path, capsys) -> None:
     photo = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
     Image.fromarray(photo).save(gt / "j.jpg", quality=90)
     Image.fromarray(photo).save(pred / "j.jpg", quality=40)
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred, "--color", "rgb")
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}", "color=rgb")
     assert code == 0, stderr
     gray_output = np.asarray(Image.open(pred / "g.png"))
     assert gray_output.ndim == 2  # stored as a 1-channel PNG
@@ -157,7 +157,7 @@ def test_gray_palette_and_jpeg_files(tmp_path: Path, capsys) -> None:
 def test_identical_folders_score_infinity(tmp_path: Path, capsys) -> None:
     gt, _, arrays = image_folders(tmp_path, seed=3)
     out = tmp_path / "score.json"
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", gt, "--out", out)
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={gt}", f"out={out}")
     assert code == 0, stderr
     result = json.loads(stdout)  # Python's JSON reads Infinity
     assert result["psnr"] == math.inf and result["ssim"] == 1.0
@@ -223,7 +223,7 @@ def _too_small(gt: Path, pred: Path) -> str:
         Image.fromarray(np.zeros((10, 30, 3), np.uint8)).save(folder / "c.png")
     return (
         f"error: {pred / 'c.png'}: SSIM of a 10x30 (HxW) image (after crop_border): the 11x11 "
-        "window needs at least 11 pixels each way (--crop-border 0)"
+        "window needs at least 11 pixels each way (crop_border=0)"
     )
 
 
@@ -245,7 +245,7 @@ def _a_file(gt: Path, pred: Path) -> str:
         path.unlink()
     gt.rmdir()
     gt.write_text("a file")
-    return f"error: {gt}: not a folder; --task restoration scores folders of images"
+    return f"error: {gt}: not a folder; task=restoration scores folders of images"
 
 
 @pytest.mark.parametrize(
@@ -269,7 +269,7 @@ def test_errors_name_the_file(tmp_path: Path, capsys, break_it) -> None:
     gt, pred, _ = image_folders(tmp_path)
     message = break_it(gt, pred)
     out = tmp_path / "score.json"
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred, "--out", out)
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}", f"out={out}")
     assert code == EXIT_BAD_INPUT
     assert stdout == ""
     assert stderr.startswith(message), stderr
@@ -279,46 +279,44 @@ def test_errors_name_the_file(tmp_path: Path, capsys, break_it) -> None:
 
 def test_crop_border_too_large_names_the_file(tmp_path: Path, capsys) -> None:
     gt, pred, _ = image_folders(tmp_path)
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred, "--crop-border", 12)
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}", "crop_border=12")
     assert code == EXIT_BAD_INPUT and stdout == ""
     assert stderr == (
         f"error: {pred / 'a.png'}: crop_border 12 leaves nothing of a 24x30 (HxW) image "
-        "(--crop-border 12)\n"
+        "(crop_border=12)\n"
     )
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["task=restoration", "gt=g", "pred=p", "crop_border=-1"], "crop_border=-1: expected 0"),
         (
-            ["--task", "restoration", "--gt", "g", "--pred", "p", "--crop-border", "-1"],
-            "--crop-border -1: expected 0 or more",
+            ["task=restoration", "gt=g", "pred=p", "color=lab"],
+            "cvbench score task=restoration: color=lab is not one of y, rgb",
         ),
         (
-            ["--task", "restoration", "--gt", "g", "--pred", "p", "--color", "lab"],
-            "argument --color: invalid choice: 'lab'",
+            ["task=segmentation", "gt=g", "pred=p", "num_classes=3", "color=rgb"],
+            "cvbench score task=segmentation: unknown setting 'color'",
         ),
         (
-            ["--task", "segmentation", "--gt", "g", "--pred", "p", "--num-classes", "3"]
-            + ["--color", "rgb"],
-            "--color applies to --task restoration only",
+            ["task=classification", "gt=g", "pred=p", "crop_border=0"],
+            "cvbench score task=classification: unknown setting 'crop_border'",
         ),
         (
-            ["--task", "classification", "--gt", "g", "--pred", "p", "--crop-border", "0"],
-            "--crop-border applies to --task restoration only",
+            ["task=restoration", "gt=g", "pred=p", "crop_border=2.5"],
+            "crop_border must be an integer, got '2.5'",
         ),
         (
-            ["--task", "restoration", "--gt", "g", "--pred", "p", "--num-classes", "3"],
-            "--num-classes applies to --task segmentation only",
-        ),
-        (
-            ["--task", "restoration", "--gt", "g", "--pred", "p", "--iou-type", "segm"],
-            "--iou-type applies to --task detection only",
+            ["task=restoration", "gt=g", "pred=p", "iou_type=segm"],
+            "unknown setting 'iou_type'; valid: gt=, pred=, color=, crop_border=, out=",
         ),
     ],
 )
 def test_wrong_command_lines(capsys, argv: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as info:
         main(argv)
-    assert info.value.code == 2
-    assert message in capsys.readouterr().err
+    assert info.value.code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err

@@ -1,4 +1,4 @@
-"""``cvbench score --task segmentation``: folders of PNG label maps written here with PIL,
+"""``cvbench score task=segmentation``: folders of PNG label maps written here with PIL,
 scored as scikit-learn's pooled confusion matrix and the FCN ``score.py`` arithmetic score them,
 and one-line errors naming the file for every way the folders can disagree."""
 
@@ -90,7 +90,7 @@ def assert_result(result: dict, arrays: dict) -> None:
 def run_main(capsys, *args: str | Path) -> tuple[int, str, str]:
     """``main(argv)`` in-process: exit status, stdout, stderr."""
     try:
-        main(["--task", "segmentation", *map(str, args)])
+        main(["task=segmentation", *map(str, args)])
         code = 0
     except SystemExit as exit_:
         code = exit_.code
@@ -107,16 +107,11 @@ def test_the_real_command_equals_sklearn(tmp_path: Path) -> None:
     out = tmp_path / "out" / "score.json"
     proc = run_cli(
         "score",
-        "--task",
-        "segmentation",
-        "--gt",
-        str(gt),
-        "--pred",
-        str(pred),
-        "--num-classes",
-        str(NUM_CLASSES),
-        "--out",
-        str(out),
+        "task=segmentation",
+        f"gt={gt}",
+        f"pred={pred}",
+        f"num_classes={NUM_CLASSES}",
+        f"out={out}",
         cwd=REPO,
         timeout=120,
     )
@@ -136,15 +131,15 @@ def test_palette_ground_truth_is_read_as_indices(tmp_path: Path, capsys) -> None
     for name, (_, target) in arrays.items():
         write_png(gt / name, target, "P")
         assert Image.open(gt / name).mode == "P"
-    code, stdout, stderr = run_main(capsys, "--gt", gt, "--pred", pred, "--num-classes", 5)
+    code, stdout, stderr = run_main(capsys, f"gt={gt}", f"pred={pred}", "num_classes=5")
     assert code == 0, stderr
     assert_result(json.loads(stdout), arrays)
 
 
 def test_reduce_zero_label_maps_the_ground_truth_only(tmp_path: Path, capsys) -> None:
     gt, pred, arrays = label_folders(tmp_path, seed=2, zero_is_void=True)
-    args = ("--gt", gt, "--pred", pred, "--num-classes", NUM_CLASSES)
-    code, stdout, stderr = run_main(capsys, *args, "--reduce-zero-label")
+    args = (f"gt={gt}", f"pred={pred}", f"num_classes={NUM_CLASSES}")
+    code, stdout, stderr = run_main(capsys, *args, "reduce_zero_label=true")
     assert code == 0, stderr
     result = json.loads(stdout)
     assert result["reduce_zero_label"] is True
@@ -152,8 +147,8 @@ def test_reduce_zero_label_maps_the_ground_truth_only(tmp_path: Path, capsys) ->
     # without the flag the stored 5 (class 4 + 1) is out of range
     code, stdout, stderr = run_main(capsys, *args)
     assert code == EXIT_BAD_INPUT and stdout == ""
-    assert "label value 5 is neither a class id 0..4" in stderr
-    assert "--reduce-zero-label" in stderr
+    assert "label value 5 is outside [0, 5) and is not ignore_index 255" in stderr
+    assert "reduce_zero_label" in stderr
 
 
 def test_other_ignore_index(tmp_path: Path, capsys) -> None:
@@ -161,7 +156,7 @@ def test_other_ignore_index(tmp_path: Path, capsys) -> None:
     for name, (_, target) in arrays.items():
         write_png(gt / name, np.where(target == 255, 9, target))
     code, stdout, stderr = run_main(
-        capsys, "--gt", gt, "--pred", pred, "--num-classes", 5, "--ignore-index", 9
+        capsys, f"gt={gt}", f"pred={pred}", "num_classes=5", "ignore_index=9"
     )
     assert code == 0, stderr
     result = json.loads(stdout)
@@ -191,14 +186,14 @@ def _pred_value(gt: Path, pred: Path) -> str:
     values = np.asarray(Image.open(pred / "d.png")).copy()
     values[3, 4] = 5
     write_png(pred / "d.png", values)
-    return f"error: {pred / 'd.png'}: prediction value 5 is not a class id 0..4 (--num-classes 5)"
+    return f"error: {pred / 'd.png'}: prediction value 5 is not a class id 0..4 (num_classes=5)"
 
 
 def _gt_value(gt: Path, pred: Path) -> str:
     values = np.asarray(Image.open(gt / "a.png")).copy()
     values[0, 0] = 200
     write_png(gt / "a.png", values)
-    return f"error: {gt / 'a.png'}: label value 200 is neither a class id 0..4 (--num-classes 5)"
+    return f"error: {gt / 'a.png'}: label value 200 is outside [0, 5) and is not ignore_index 255"
 
 
 def _rgb(gt: Path, pred: Path) -> str:
@@ -228,7 +223,7 @@ def test_errors_name_the_file(tmp_path: Path, capsys, break_it) -> None:
     message = break_it(gt, pred)
     out = tmp_path / "score.json"
     code, stdout, stderr = run_main(
-        capsys, "--gt", gt, "--pred", pred, "--num-classes", 5, "--out", out
+        capsys, f"gt={gt}", f"pred={pred}", "num_classes=5", f"out={out}"
     )
     assert code == EXIT_BAD_INPUT
     assert stdout == ""
@@ -244,7 +239,7 @@ def test_binary_masks_saved_as_0_and_255(tmp_path: Path, capsys) -> None:
     write_png(tmp_path / "gt" / "m.png", target)
     write_png(tmp_path / "pred" / "m.png", (target > 0).astype(np.int64))
     code, stdout, stderr = run_main(
-        capsys, "--gt", tmp_path / "gt", "--pred", tmp_path / "pred", "--num-classes", 2
+        capsys, f"gt={tmp_path / 'gt'}", f"pred={tmp_path / 'pred'}", "num_classes=2"
     )
     assert code == EXIT_BAD_INPUT and stdout == ""
     assert stderr.startswith(f"error: {tmp_path / 'gt'}: the ground truth holds only 0 and 255")
@@ -252,7 +247,7 @@ def test_binary_masks_saved_as_0_and_255(tmp_path: Path, capsys) -> None:
     # the same masks saved as 0/1 score
     write_png(tmp_path / "gt" / "m.png", (target > 0).astype(np.int64))
     code, stdout, _ = run_main(
-        capsys, "--gt", tmp_path / "gt", "--pred", tmp_path / "pred", "--num-classes", 2
+        capsys, f"gt={tmp_path / 'gt'}", f"pred={tmp_path / 'pred'}", "num_classes=2"
     )
     assert code == 0 and json.loads(stdout)["miou"] == 100.0
 
@@ -260,32 +255,36 @@ def test_binary_masks_saved_as_0_and_255(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--task", "segmentation", "--gt", "g", "--pred", "p"], "needs --num-classes"),
+        (["task=segmentation", "gt=g", "pred=p"], "num_classes= is required: K, the number"),
+        (["task=segmentation", "gt=g", "pred=p", "num_classes=0"], "num_classes=0: expected at"),
         (
-            ["--task", "segmentation", "--gt", "g", "--pred", "p", "--num-classes", "0"],
-            "--num-classes 0: expected at least 1",
+            ["task=segmentation", "gt=g", "pred=p", "num_classes=3", "ignore_index=2"],
+            "ignore_index=2 is a class id (0..2)",
+        ),
+        (
+            ["task=detection", "gt=g", "pred=p", "num_classes=3"],
+            "cvbench score task=detection: unknown setting 'num_classes'",
+        ),
+        (
+            ["task=classification", "gt=g", "pred=p", "ignore_index=0"],
+            "cvbench score task=classification: unknown setting 'ignore_index'",
+        ),
+        (
+            ["task=segmentation", "gt=g", "pred=p", "num_classes=3", "reduce_zero_label=yes"],
+            "reduce_zero_label=yes: expected true or false",
         ),
         (
             ["--task", "segmentation", "--gt", "g", "--pred", "p", "--num-classes", "3"]
-            + ["--ignore-index", "2"],
-            "--ignore-index 2 is a class id (0..2)",
-        ),
-        (
-            ["--task", "detection", "--gt", "g", "--pred", "p", "--num-classes", "3"],
-            "--num-classes applies to --task segmentation only",
-        ),
-        (
-            ["--task", "classification", "--gt", "g", "--pred", "p", "--ignore-index", "0"],
-            "--ignore-index applies to --task segmentation only",
-        ),
-        (
-            ["--task", "classification", "--gt", "g", "--pred", "p", "--reduce-zero-label"],
-            "--reduce-zero-label applies to --task segmentation only",
+            + ["--reduce-zero-label"],
+            "cvbench score takes key=value settings only, not '--task'; write: cvbench score "
+            "task=segmentation gt=g pred=p num_classes=3 reduce_zero_label=true",
         ),
     ],
 )
 def test_wrong_command_lines(capsys, argv: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as info:
         main(argv)
-    assert info.value.code == 2
-    assert message in capsys.readouterr().err
+    assert info.value.code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err

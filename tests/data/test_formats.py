@@ -1,4 +1,5 @@
-"""Readers of on-disk formats (CIFAR pickles, MNIST IDX, image folders) and their data YAMLs.
+"""Readers of on-disk formats (CIFAR pickles, MNIST IDX, image folders); their data YAMLs are
+tested by ``test_data_contracts.py``.
 
 Every test writes a tiny dataset in the real format into ``tmp_path``: pickles with bytes
 keys as in the official CIFAR files, IDX files raw and gzipped, PNG and JPEG files.
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from fakes import (
     write_cifar10,
     write_cifar100,
@@ -20,8 +20,6 @@ from fakes import (
     write_imagefolder,
     write_mnist,
 )
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from cvbench.data.formats.cifar import cifar
 from cvbench.data.formats.imagefolder import imagefolder
@@ -253,48 +251,3 @@ def test_imagefolder_corrupt_image_names_file(tmp_path: Path) -> None:
         train.load(1)
     assert str(bad) in str(info.value)
     assert info.value.__cause__ is not None
-
-
-# ---------------------------------------------------------------- data YAMLs
-
-
-def _write_imagefolder_yaml_data(root: Path) -> None:
-    write_imagefolder(root / "imagefolder")
-
-
-YAMLS = {  # name -> (writer, overrides, (C, H, W))
-    "cifar10": (write_cifar10, {"records": {"val_size": 5}}, (3, 32, 32)),
-    "cifar100": (write_cifar100, {"records": {"val_size": 5}}, (3, 32, 32)),
-    "mnist": (
-        lambda r: write_mnist(r / "MNIST" / "raw", gz=True),
-        {"records": {"val_size": 4}},
-        (1, 28, 28),
-    ),
-    "fashion_mnist": (
-        lambda r: write_mnist(r / "FashionMNIST" / "raw", gz=False),
-        {"records": {"val_size": 4}},
-        (1, 28, 28),
-    ),
-    "imagefolder": (_write_imagefolder_yaml_data, {"num_classes": 3}, (3, 224, 224)),
-}
-
-
-@pytest.mark.parametrize("name", sorted(YAMLS))
-def test_data_yaml_gives_batches(tmp_path: Path, name: str) -> None:
-    writer, overrides, (c, h, w) = YAMLS[name]
-    writer(tmp_path)
-    cfg = OmegaConf.create(
-        {"paths": {"data_dir": str(tmp_path)}, "data": OmegaConf.load(CONF_DATA / f"{name}.yaml")}
-    )
-    cfg.data = OmegaConf.merge(cfg.data, {"num_workers": 0, "batch_size": 4}, overrides)
-    datamodule = instantiate(cfg.data)
-    assert datamodule.num_channels == c
-    datamodule.setup("fit")
-    for loader in (datamodule.train_dataloader(), datamodule.val_dataloader()):
-        images, targets, indices = next(iter(loader))
-        assert images.shape == (min(4, len(loader.dataset)), c, h, w)
-        assert images.dtype == torch.float32 and torch.isfinite(images).all()
-        assert targets.dtype == torch.int64
-        assert ((targets >= 0) & (targets < datamodule.num_classes)).all()
-        assert indices.dtype == torch.int64
-        assert ((indices >= 0) & (indices < len(loader.dataset))).all()

@@ -1,5 +1,6 @@
 """Image-restoration data: the MATLAB bicubic resize, the embedded photos, image folders and
-paired super-resolution folders written in their real layouts, the degradations and batches."""
+paired super-resolution folders written in their real layouts, the degradations and batches
+(the restoration data YAMLs are tested by ``test_data_contracts.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from matlab_reference import imresize_reference
 from PIL import Image
 
+from cvbench.data.batches import PairBatch
 from cvbench.data.degradations import BicubicDownscale, HoleMasks, LabColorization
 from cvbench.data.embedded.photos import photos
 from cvbench.data.formats.images import image_folder
@@ -230,69 +232,16 @@ def test_paired_training_crops_stay_aligned(tmp_path) -> None:
     )  # fmt: skip
     torch.manual_seed(0)
     batch = collate_restoration([data[i] for i in range(8)])
-    assert batch["input"].shape == (8, 3, 8, 8) and batch["image"].shape == (8, 3, 16, 16)
-    blown_up = batch["input"].repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-    torch.testing.assert_close(batch["image"], blown_up)
-    assert len({tuple(x.flatten()[:5].tolist()) for x in batch["input"]}) > 1
+    assert batch.input.shape == (8, 3, 8, 8) and batch.image.shape == (8, 3, 16, 16)
+    blown_up = batch.input.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    torch.testing.assert_close(batch.image, blown_up)
+    assert len({tuple(x.flatten()[:5].tolist()) for x in batch.input}) > 1
 
 
 def test_collate_keeps_images_of_different_sizes_as_lists(tmp_path) -> None:
     records = photos("test", root=str(tmp_path), train=[], val=[], test=["chelsea", "flower"])
     data = RestorationSamples(records, transform=None, degradation=BicubicDownscale(scale=3))
     batch = collate_restoration([data[0], data[1]])
-    assert isinstance(batch["input"], list) and batch["input"][0].shape == (3, 100, 150)
-    assert batch["image"][1].shape == (3, 426, 639) and batch["index"].tolist() == [0, 1]
-
-
-def _write_split(root, hr_dir: str, lr_dir: str, scale: int, names: list[str]) -> None:
-    """HR images and their MATLAB-bicubic inputs, in the folders given (relative to root)."""
-    rng = np.random.default_rng(len(names))
-    (root / hr_dir).mkdir(parents=True)
-    (root / lr_dir).mkdir(parents=True)
-    for name in names:
-        hr = rng.integers(0, 256, size=(60, 72, 3), dtype=np.uint8)
-        Image.fromarray(hr).save(root / hr_dir / f"{name}.png")
-        Image.fromarray(imresize_reference(hr, 1 / scale)).save(
-            root / lr_dir / f"{name}x{scale}.png"
-        )
-
-
-@pytest.mark.parametrize(
-    "data", ["photos", "image_folder", "div2k", "sr_benchmark"]
-)  # restoration/
-def test_restoration_data_configs_give_batches(make_cfg, tmp_path, data: str) -> None:
-    """Each restoration data YAML, composed for real on files in its layout, gives aligned
-    training crops and whole evaluation images."""
-    from hydra.utils import instantiate
-
-    root = tmp_path / "data"
-    overrides = [
-        "task=super_resolution",
-        f"data=restoration/{data}",
-        "data.scale=3",
-        "data.patch_size=24",
-    ]
-    if data == "image_folder":
-        for split in ("train", "val", "test"):
-            (root / "folder" / split).mkdir(parents=True)
-            Image.fromarray(np.full((40, 50, 3), 9, np.uint8)).save(
-                root / "folder" / split / "a.jpg"
-            )
-        overrides.append(f"data.records.root={root / 'folder'}")
-    elif data == "div2k":
-        for split in ("train", "valid"):
-            _write_split(root / "DIV2K", f"DIV2K_{split}_HR", f"DIV2K_{split}_LR_bicubic/X3", 3,
-                         ["0001", "0002"])  # fmt: skip
-    elif data == "sr_benchmark":
-        _write_split(root / "benchmark" / "Set14", "HR", "LR_bicubic/X3", 3, ["baboon"])
-        overrides.append("data.name=Set14")
-    cfg = make_cfg(*overrides, "data.batch_size=2", "data.repeat=2", "data.num_workers=0")
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    batch = next(iter(datamodule.train_dataloader()))
-    assert batch["input"].shape == (2, 3, 8, 8) and batch["image"].shape == (2, 3, 24, 24)
-    val = next(iter(datamodule.val_dataloader()))
-    inputs = val["input"] if isinstance(val["input"], list) else list(val["input"])
-    images = val["image"] if isinstance(val["image"], list) else list(val["image"])
-    for lr, hr in zip(inputs, images, strict=True):
-        assert hr.shape[1] == 3 * lr.shape[1] and hr.shape[2] == 3 * lr.shape[2]
+    assert isinstance(batch, PairBatch)
+    assert isinstance(batch.input, list) and batch.input[0].shape == (3, 100, 150)
+    assert batch.image[1].shape == (3, 426, 639) and batch.index.tolist() == [0, 1]

@@ -1,82 +1,37 @@
 """Semantic segmentation batches from the real data configs on real files.
 
-Each data YAML that can run on tiny fake files is composed with ``make_cfg`` (the real Hydra
-config), instantiated and batched; the label checks run before training as they would in a run.
+The data YAMLs are composed with ``make_cfg`` (the real Hydra config) on the fake files their
+``contract:`` names, built and batched; the label checks run before training as they would in a
+run. That every segmentation YAML gives valid batches is ``test_data_contracts.py``'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import albumentations as A
 import numpy as np
 import pytest
 import torch
-from fakes_detection import write_coco
-from fakes_segmentation import (
-    coco_semantic_dict,
-    write_ade20k,
-    write_cityscapes,
-    write_mask_folders,
-    write_voc_segmentation,
-)
+from data_contracts import TINY, data_config
+from fakes_segmentation import write_mask_folders
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig
 
+from cvbench.data.batches import MaskBatch
 from cvbench.data.segmentation import (
     SegmentationDataModule,
     SegmentationSamples,
     collate_segmentation,
 )
+from cvbench.run.build import build_datamodule
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-TINY = ("data.num_workers=0", "data.batch_size=2", "data.crop_size=32")
+MASKS = ("data=segmentation/masks", *TINY, "data.crop_size=32")  # on files a test writes
 
 
-def _masks(data: Path) -> list[str]:
-    for split in ("train", "val", "test"):
-        write_mask_folders(data / "masks", split)
-    return ["data.num_classes=3"]
-
-
-def _voc(data: Path) -> list[str]:
-    write_voc_segmentation(data / "VOCdevkit")
-    return []
-
-
-def _cityscapes(data: Path) -> list[str]:
-    for split in ("train", "val"):
-        write_cityscapes(data / "cityscapes", split)
-    return []
-
-
-def _ade20k(data: Path) -> list[str]:
-    for split in ("training", "validation"):
-        write_ade20k(data / "ADEChallengeData2016", split)
-    return []
-
-
-def _coco(data: Path) -> list[str]:
-    for split in ("train2017", "val2017"):
-        write_coco(data / "coco", split, coco_semantic_dict())
-    return ["data.num_classes=4"]
-
-
-FAKES: dict[str, Callable[[Path], list[str]]] = {
-    "masks": _masks,
-    "voc": _voc,
-    "cityscapes": _cityscapes,
-    "ade20k": _ade20k,
-    "coco": _coco,
-}
-
-
-def _datamodule(make_cfg, tmp_path: Path, name: str, *overrides: str) -> SegmentationDataModule:
-    extra = FAKES[name](tmp_path / "data") if name in FAKES else []
-    cfg: DictConfig = make_cfg(f"data=segmentation/{name}", *TINY, *extra, *overrides)
-    return instantiate(cfg.data)
+def _datamodule(make_cfg, name: str, *overrides: str) -> SegmentationDataModule:
+    """``data=segmentation/<name>`` on the fake files its contract names."""
+    return build_datamodule(data_config(make_cfg, f"segmentation/{name}", *overrides))
 
 
 def _check_values(masks: torch.Tensor, num_classes: int) -> None:
@@ -84,28 +39,8 @@ def _check_values(masks: torch.Tensor, num_classes: int) -> None:
     assert (((masks >= 0) & (masks < num_classes)) | (masks == 255)).all()
 
 
-@pytest.mark.parametrize("name", sorted(FAKES))
-def test_data_config_batches(make_cfg, tmp_path: Path, name: str) -> None:
-    dm = _datamodule(make_cfg, tmp_path, name)
-    dm.setup("fit")
-    images, masks, indices = next(iter(dm.train_dataloader()))
-    assert images.shape == (2, 3, 32, 32) and images.dtype == torch.float32
-    assert masks.shape == (2, 32, 32) and indices.dtype == torch.int64
-    _check_values(masks, dm.num_classes)
-    records = dm.records_of("val")
-    assert len(dm.class_names) == dm.num_classes
-    for images, masks, indices in dm.val_dataloader():  # the original label maps, whole images
-        images = list(images) if isinstance(images, torch.Tensor) else images
-        masks = list(masks) if isinstance(masks, torch.Tensor) else masks
-        for image, mask, index in zip(images, masks, indices.tolist(), strict=True):
-            original = records.load_mask(index)
-            np.testing.assert_array_equal(mask.numpy(), original)
-            assert image.shape == (3, *original.shape) and image.dtype == torch.float32
-            _check_values(mask, dm.num_classes)
-
-
-def test_varied_sizes_batch_as_lists_and_class_names(make_cfg, tmp_path: Path) -> None:
-    dm = _datamodule(make_cfg, tmp_path, "masks", "data.batch_size=3")
+def test_varied_sizes_batch_as_lists_and_class_names(make_cfg) -> None:
+    dm = _datamodule(make_cfg, "masks", "data.batch_size=3")
     assert dm.class_names == ["0", "1", "2"]
     images, masks, indices = next(iter(dm.val_dataloader()))  # 30x40, 36x28, 24x20
     assert isinstance(images, list) and isinstance(masks, list) and len(images) == 3
@@ -113,15 +48,15 @@ def test_varied_sizes_batch_as_lists_and_class_names(make_cfg, tmp_path: Path) -
     assert indices.tolist() == [0, 1, 2]
     images, masks, _ = next(iter(dm.train_dataloader()))  # crops: one size, stacked
     assert images.shape == (3, 3, 32, 32) and masks.shape == (3, 32, 32)
-    voc = _datamodule(make_cfg, tmp_path, "voc")
+    voc = _datamodule(make_cfg, "voc")
     assert voc.class_names[:2] == ["background", "aeroplane"] and len(voc.class_names) == 21
-    named = _datamodule(make_cfg, tmp_path, "masks", "data.classes=[sky,road,car]")
+    named = _datamodule(make_cfg, "masks", "data.classes=[sky,road,car]")
     assert named.class_names == ["sky", "road", "car"]
 
 
-def test_train_crop_pads_with_ignore_and_invents_no_value(make_cfg, tmp_path: Path) -> None:
+def test_train_crop_pads_with_ignore_and_invents_no_value(make_cfg) -> None:
     """Crops larger than the scaled image are padded: image 0 (before Normalize), mask 255."""
-    dm = _datamodule(make_cfg, tmp_path, "masks", "data.crop_size=64")
+    dm = _datamodule(make_cfg, "masks", "data.crop_size=64")
     dataset = dm.split("train")
     zero = torch.tensor((0 - MEAN) / STD, dtype=torch.float32)[:, None, None]
     padded_pixels = 0
@@ -137,8 +72,8 @@ def test_train_crop_pads_with_ignore_and_invents_no_value(make_cfg, tmp_path: Pa
     assert padded_pixels > 1000  # images of at most 40 px in 64 px crops: padding happened
 
 
-def test_train_mask_moves_with_the_image(make_cfg, tmp_path: Path) -> None:
-    dm = _datamodule(make_cfg, tmp_path, "masks")
+def test_train_mask_moves_with_the_image(make_cfg) -> None:
+    dm = _datamodule(make_cfg, "masks")
     records = dm.split("train").records
     flip = A.Compose([A.HorizontalFlip(p=1.0)])
     train = SegmentationSamples(records, flip, train=True, num_classes=3)
@@ -150,7 +85,9 @@ def test_train_mask_moves_with_the_image(make_cfg, tmp_path: Path) -> None:
     val = SegmentationSamples(records, flip, train=False, num_classes=3)
     _, target, _ = val[0]  # the image is transformed, the target stays the original
     np.testing.assert_array_equal(target.numpy(), records.load_mask(0))
-    images, masks, indices = collate_segmentation([train[0], train[0]])
+    batch = collate_segmentation([train[0], train[0]])
+    assert isinstance(batch, MaskBatch) and batch.indices.tolist() == [0, 0]
+    images, masks, _ = batch
     assert images.shape == (2, 3, 30, 40) and masks.shape == (2, 30, 40)
 
 
@@ -158,17 +95,12 @@ def test_bad_mask_value_raises_naming_the_file(make_cfg, tmp_path: Path) -> None
     data = tmp_path / "data" / "masks"
     for split in ("train", "val"):
         write_mask_folders(data, split, values=(0, 1, 7, 255))
-    cfg = make_cfg("data=segmentation/masks", *TINY, "data.num_classes=3")
     with pytest.raises(ValueError) as info:
-        instantiate(cfg.data).setup("fit")
+        build_datamodule(make_cfg(*MASKS, "data.num_classes=3")).setup("fit")
     message = str(info.value)
     assert "data 'masks' split 'train'" in message and "label value 7" in message
     assert str(data / "masks" / "train" / "a.png") in message
-    unchecked = instantiate(
-        make_cfg(
-            "data=segmentation/masks", *TINY, "data.num_classes=3", "data.check_labels=false"
-        ).data
-    )
+    unchecked = build_datamodule(make_cfg(*MASKS, "data.num_classes=3", "data.check_labels=false"))
     unchecked.setup("fit")  # no scan, but no sample with a bad value gets through either
     with pytest.raises(ValueError, match="label value 7") as info:
         unchecked.split("val")[2]
@@ -180,17 +112,10 @@ def test_binary_trap_and_its_fix(make_cfg, tmp_path: Path) -> None:
     for split in ("train", "val"):
         write_mask_folders(data, split, values=(0, 255))
     with pytest.raises(ValueError, match="0/255 binary-mask trap") as info:
-        instantiate(make_cfg("data=segmentation/masks", *TINY, "data.num_classes=2").data).setup(
-            "fit"
-        )
+        build_datamodule(make_cfg(*MASKS, "data.num_classes=2")).setup("fit")
     assert "data.records.value_map={255: 1}" in str(info.value)
-    fixed = instantiate(
-        make_cfg(
-            "data=segmentation/masks",
-            *TINY,
-            "data.num_classes=2",
-            "data.records.value_map={255: 1}",
-        ).data
+    fixed = build_datamodule(
+        make_cfg(*MASKS, "data.num_classes=2", "data.records.value_map={255: 1}")
     )
     fixed.setup("fit")
     _, masks, _ = next(iter(fixed.train_dataloader()))
@@ -198,18 +123,18 @@ def test_binary_trap_and_its_fix(make_cfg, tmp_path: Path) -> None:
     assert set(np.unique(fixed.records_of("val").load_mask(0)).tolist()) == {0, 1}
 
 
-def test_config_mistakes_are_named(make_cfg, tmp_path: Path) -> None:
+def test_config_mistakes_are_named(make_cfg) -> None:
     with pytest.raises(ValueError, match="set data.num_classes=21"):
-        _datamodule(make_cfg, tmp_path, "voc", "data.num_classes=20").setup("fit")
+        _datamodule(make_cfg, "voc", "data.num_classes=20").setup("fit")
     with pytest.raises(InstantiationException, match="ignore_index 1 is a class id"):
-        _datamodule(make_cfg, tmp_path, "voc", "data.ignore_index=1")
+        _datamodule(make_cfg, "voc", "data.ignore_index=1")
     with pytest.raises(InstantiationException, match="data.classes has 2 names"):
-        _datamodule(make_cfg, tmp_path, "masks", "data.classes=[a,b]")
+        _datamodule(make_cfg, "masks", "data.classes=[a,b]")
 
 
-def test_shapes_semantic_has_all_classes(make_cfg, tmp_path: Path) -> None:
+def test_shapes_semantic_has_all_classes(make_cfg) -> None:
     small = "data.records.instances.num_images={train: 8, val: 8, test: 2}"
-    dm = _datamodule(make_cfg, tmp_path, "shapes", small, "data.batch_size=4", "data.crop_size=128")
+    dm = _datamodule(make_cfg, "shapes", small, "data.batch_size=4", "data.crop_size=128")
     assert dm.num_classes == 5 and dm.crop_size == 128
     dm.setup("fit")
     assert dm.class_names == ["background", "circle", "square", "triangle", "ring"]

@@ -338,7 +338,7 @@ def test_sampler_shards_concatenated_as_the_gather_does() -> None:
     for rank in range(2):
         shard = list(DistributedSampler(range(7), num_replicas=2, rank=rank, shuffle=False))
         update_all(metric, pairs, shard, batch=2)
-    assert len(torch.cat(metric.image_index)) == 8  # image 0 twice
+    assert len(torch.cat(metric.index)) == 8  # image 0 twice
     out = metric.compute()
     expected = expected_per_image(pairs, y=False)
     assert out["num_images"] == 7

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from conftest import eval_single_and_ddp
 from fakes_detection import write_coco, write_voc, write_yolo
-from hydra.utils import instantiate
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from cvbench.metrics.coco import COCO_STATS
+from cvbench.run.build import build_datamodule
 from cvbench.run.train import run_train
 
 FCOS = (
@@ -105,7 +105,7 @@ def test_detection_data_yaml_gives_batches(make_cfg, tmp_path: Path, data: str) 
     else:
         extra = (TINY_SHAPES,)
     cfg = make_cfg(f"data=detection/{data}", "data.num_workers=0", "data.batch_size=2", *extra)
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     images, targets, indices = next(iter(datamodule.train_dataloader()))
     assert len(images) == len(targets) == len(indices) == 2
@@ -121,7 +121,7 @@ def test_detection_data_yaml_gives_batches(make_cfg, tmp_path: Path, data: str) 
 
 def test_wrong_num_classes_names_the_key(make_cfg, tmp_path: Path) -> None:
     write_coco_splits(tmp_path / "data" / "coco")
-    datamodule = instantiate(make_cfg("data=detection/coco", "data.num_classes=80").data)
+    datamodule = build_datamodule(make_cfg("data=detection/coco", "data.num_classes=80"))
     with pytest.raises(ValueError, match=r"3 categories \(person, cat, dog\).*data.num_classes=3"):
         datamodule.setup("fit")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from cvbench.bench.store import ResultsStore
 from cvbench.run.train import run_train
+from cvbench.store.database import ResultsStore
 
 # 0.1995 of the 1,797 digits: a 359-image test split. Odd, so DistributedSampler pads one
 # rank's shard with a repeated image; exact metrics must count it once.

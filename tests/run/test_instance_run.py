@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import run_cli
-from hydra.utils import instantiate
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from cvbench.metrics.coco import COCO_STATS
+from cvbench.run.build import build_datamodule
 from cvbench.run.train import run_train
 
 TINY = (
@@ -76,14 +76,10 @@ def test_maskrcnn_run_reports_pycocotools_box_and_mask_numbers(make_cfg, tmp_pat
     # the score command reads the same file to the same numbers
     done = run_cli(
         "score",
-        "--task",
-        "detection",
-        "--iou-type",
-        "segm",
-        "--gt",
-        str(gt_file),
-        "--pred",
-        str(run / "test_segmentations.json"),
+        "task=detection",
+        "iou_type=segm",
+        f"gt={gt_file}",
+        f"pred={run / 'test_segmentations.json'}",
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -97,7 +93,7 @@ def test_maskrcnn_run_reports_pycocotools_box_and_mask_numbers(make_cfg, tmp_pat
 def test_shapes_with_masks_gives_mask_batches(make_cfg) -> None:
     cfg = make_cfg(*TINY)
     assert cfg.data.masks is True and cfg.task.monitor == "val/mask_map"
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     images, targets, _ = next(iter(datamodule.train_dataloader()))
     assert sum(len(t["boxes"]) for t in targets) > 0

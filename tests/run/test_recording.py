@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import HELPERS
-from hydra.utils import instantiate
 from torch.utils.flop_counter import FlopCounterMode
 
-from cvbench.bench.store import ResultsStore
+from cvbench.run.build import build_model
 from cvbench.run.callbacks import NonFiniteLossError
 from cvbench.run.evaluate import run_eval
-from cvbench.run.results import config_hash
 from cvbench.run.train import run_train
+from cvbench.store.database import ResultsStore
+from cvbench.store.record import config_hash
 
 QUICK = ("trainer.max_epochs=2", "trainer.limit_train_batches=6")
 
@@ -46,7 +46,7 @@ def test_train_and_eval_runs_are_recorded(make_cfg, tmp_path: Path) -> None:
     assert record.run_dir == str(tmp_path / "run") and record.git_commit
     assert record.packages["torch"] and record.device["cuda_available"] is False
 
-    net = instantiate(cfg.model)
+    net = build_model(cfg)
     assert record.params == sum(p.numel() for p in net.parameters())
     # The test step of classification is the net's forward: count it on one image.
     with FlopCounterMode(display=False) as counter, torch.inference_mode():

@@ -13,10 +13,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import eval_single_and_ddp, run_cli
-from hydra.utils import instantiate
 from PIL import Image
 from sklearn.metrics import confusion_matrix
 
+from cvbench.run.build import build_datamodule, build_model
 from cvbench.run.train import run_train
 
 UNET = (
@@ -53,11 +53,11 @@ def sklearn_scores(truths: list[np.ndarray], preds: list[np.ndarray], k: int) ->
 def predict_split(cfg, ckpt: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Ground truth and predictions of every test image, with the checkpoint's net applied here
     by hand: normalized image in, logits upsampled to the label's size, argmax."""
-    net = instantiate(cfg.model)
+    net = build_model(cfg)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     net.load_state_dict({k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")})
     net.eval()
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg)
     dataset = datamodule.split("test")
     truths, preds = [], []
     with torch.no_grad():
@@ -106,7 +106,7 @@ def test_sliding_window_eval_runs_at_label_size(make_cfg, tmp_path: Path) -> Non
     assert metrics["test/inference"] == "slide"
     assert 0 <= metrics["test/miou"] <= 100
     # Every scored pixel is a pixel of a label map at its own size, predicted once.
-    records = instantiate(cfg.data).split("test").records
+    records = build_datamodule(cfg).split("test").records
     scored = sum(int((records.load_mask(i) != 255).sum()) for i in range(len(records)))
     rows = list(csv.DictReader((tmp_path / "run" / "test_per_class_iou.csv").open()))
     assert sum(int(r["pred_pixels"]) for r in rows) == scored > 0

@@ -11,7 +11,7 @@ from conftest import CONF, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from cvbench.bench.store import ResultsStore
+from cvbench.store.database import ResultsStore
 
 QUICK = (
     "trainer.max_epochs=1",

@@ -11,7 +11,7 @@ import yaml
 from conftest import run_cli
 from PIL import Image
 
-from cvbench.cli.score import score_classification
+from cvbench.metrics.ilsvrc_files import score_ilsvrc_files
 from cvbench.run.callbacks import NonFiniteLossError
 from cvbench.run.evaluate import run_eval
 from cvbench.run.outputs import RunDirectoryInUse
@@ -54,7 +54,7 @@ def test_cli_train_writes_run_directory(tmp_path: Path) -> None:
     assert "test/top1_error" in (run_dir / "csv" / "metrics.csv").read_text()
 
     # The devkit files it writes score to the same numbers with `cvbench score`.
-    rescored = score_classification(run_dir / "test_labels.txt", run_dir / "test_predictions.txt")
+    rescored = score_ilsvrc_files(run_dir / "test_labels.txt", run_dir / "test_predictions.txt")
     assert rescored["top1_error"] == metrics["test/top1_error"]
     assert rescored["top5_error"] == metrics["test/top5_error"]
     assert rescored["num_images"] == metrics["test/num_images"]

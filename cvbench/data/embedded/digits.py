@@ -9,14 +9,14 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from cvbench.data.records import ArrayRecords
+from cvbench.data.records import ArrayRecords, ClassificationRecords
 
 SPLITS = ("train", "val", "test")
 
 
 def digits(
     split: str, *, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0
-) -> ArrayRecords:
+) -> ClassificationRecords:
     """One split of the digits, stratified and fixed by ``seed``.
 
     Pixel values 0..16 are scaled to 0..255 uint8 so the images look like any other.

@@ -19,6 +19,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 from cvbench.data.formats.images import ImageFiles
+from cvbench.data.records import ImageRecords
 
 
 def _sklearn(name: str) -> Callable[[], np.ndarray]:
@@ -63,7 +64,7 @@ def photos(
     train: Sequence[str],
     val: Sequence[str],
     test: Sequence[str],
-) -> ImageFiles:
+) -> ImageRecords:
     """The photos of one split, as PNG files under ``root/photos``.
 
     Args:

@@ -37,8 +37,8 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from cvbench.data.detection_records import DetectionRecords
 from cvbench.data.formats.coco import coco_instances
+from cvbench.data.records import ObjectRecords
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def shapes(
     empty_fraction: float = 0.05,
     crowded_fraction: float = 0.1,
     seed: int = 0,
-) -> DetectionRecords:
+) -> ObjectRecords:
     """One split of the shapes dataset, generated on first use.
 
     Image kinds are exact shares of each split: ``round(empty_fraction * n)`` images without

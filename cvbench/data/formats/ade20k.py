@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cvbench.data.formats.masks import MaskRecords, pair_files
+from cvbench.data.records import LabelMapRecords
 
 # The first name of each class in objectInfo150.csv (whose Name column lists WordNet synonyms
 # separated by ";"), spaces restored: the list MMSegmentation's ADE20KDataset uses (without
@@ -38,7 +39,7 @@ ADE20K_CLASSES = (
 )  # fmt: skip
 
 
-def ade20k(split: str, *, root: str, ignore_index: int = 255) -> MaskRecords:
+def ade20k(split: str, *, root: str, ignore_index: int = 255) -> LabelMapRecords:
     """One split of ADE20K (SceneParse150) with 0 ignored and 1..150 shifted to 0..149.
 
     Args:

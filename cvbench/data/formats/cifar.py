@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cvbench.data.records import ArrayRecords, training_split
+from cvbench.data.records import ArrayRecords, ClassificationRecords, training_split
 
 SPLITS = ("train", "val", "test")
 
@@ -65,7 +65,7 @@ def cifar(
     variant: str = "cifar10",
     val_size: int | float = 5000,
     seed: int = 0,
-) -> ArrayRecords:
+) -> ClassificationRecords:
     """One split of CIFAR-10 or CIFAR-100 (fine labels).
 
     "train" and "val" are disjoint parts of the official training set (see

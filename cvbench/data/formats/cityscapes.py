@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cvbench.data.formats.masks import MaskRecords, pair_files
+from cvbench.data.records import LabelMapRecords
 
 # (name, label id, train id) of cityscapesScripts' labels.py; train id 255 or -1: not evaluated.
 LABELS = (
@@ -70,7 +71,7 @@ def label_id_to_train_id(ignore_index: int = 255) -> dict[int, int]:
 
 def cityscapes(
     split: str, *, root: str, annotation: str = "gtFine", ignore_index: int = 255
-) -> MaskRecords:
+) -> LabelMapRecords:
     """One split of Cityscapes with its label ids mapped to the 19 train ids.
 
     Args:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from cvbench.data.detection_records import DetectionRecords
+from cvbench.data.records import ObjectRecords
 
 
 def coco_instances(
@@ -22,7 +23,7 @@ def coco_instances(
     annotation_file: str = "annotations/instances_{split}.json",
     image_dir: str = "{split}",
     skip_invalid: bool = False,
-) -> DetectionRecords:
+) -> ObjectRecords:
     """One split of a COCO-format detection dataset.
 
     COCO 2017 keeps its files as ``annotations/instances_val2017.json`` and ``val2017/``: pass

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from cvbench.data.detection_records import DetectionRecords
+from cvbench.data.records import LabelMapRecords, ObjectRecords
 
 
 def annotation_rle(segmentation: list | dict, height: int, width: int) -> dict:
@@ -54,7 +54,7 @@ class CocoSemanticRecords:
         classes: ``["background", *instances.classes]``.
     """
 
-    def __init__(self, instances: DetectionRecords, *, ignore_index: int = 255) -> None:
+    def __init__(self, instances: ObjectRecords, *, ignore_index: int = 255) -> None:
         self.instances = instances
         self.ignore_index = ignore_index
         self.classes = ["background", *instances.classes]
@@ -132,8 +132,8 @@ class CocoSemanticRecords:
 
 
 def coco_semantic(
-    split: str, *, instances: Callable[..., DetectionRecords], ignore_index: int = 255
-) -> CocoSemanticRecords:
+    split: str, *, instances: Callable[..., ObjectRecords], ignore_index: int = 255
+) -> LabelMapRecords:
     """One split of an instance dataset as semantic label maps.
 
     Args:

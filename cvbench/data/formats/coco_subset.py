@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from cvbench.data.detection_records import DetectionRecords
+from cvbench.data.records import ObjectRecords
 
 
 def coco_category_subset(
     split: str,
     *,
-    instances: Callable[..., DetectionRecords],
+    instances: Callable[..., ObjectRecords],
     category_ids: Sequence[int],
     min_area: Mapping[str, float] | None = None,
-) -> DetectionRecords:
+) -> ObjectRecords:
     """One split of a detection dataset with only the categories ``category_ids``.
 
     Args:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cvbench.data.records import ClassificationRecords
+
 SPLITS = ("train", "val", "test")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -58,7 +60,7 @@ class ImageFolderRecords:
 
 def imagefolder(
     split: str, *, root: str, extensions: Sequence[str] = EXTENSIONS
-) -> ImageFolderRecords:
+) -> ClassificationRecords:
     """One split of a folder-per-class image dataset.
 
     Files are found recursively under each class folder, sorted by path; hidden files

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from cvbench.data.formats.masks import IMAGE_SUFFIXES, list_files
+from cvbench.data.records import ImageRecords
 
 # PIL modes and raw modes of more than 8 bits per channel. PIL opens a 16-bit RGB PNG or TIFF
 # as mode RGB, silently keeping the high byte: only its raw mode (RGB;16B) tells.
@@ -92,7 +93,7 @@ def image_folder(
     root: str,
     split_dir: str = "{split}",
     extensions: Sequence[str] = IMAGE_SUFFIXES,
-) -> ImageFiles:
+) -> ImageRecords:
     """The images of one split: every image file under ``root/<split_dir>``.
 
     Args:

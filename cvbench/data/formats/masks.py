@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from cvbench.data.label_maps import read_raw_label_map, reduce_zero_label
+from cvbench.data.records import LabelMapRecords
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -174,7 +175,7 @@ def mask_folders(
     reduce_zero_label: bool = False,
     ignore_index: int = 255,
     classes: Sequence[str] | None = None,
-) -> MaskRecords:
+) -> LabelMapRecords:
     """One split of an image-folder + mask-folder dataset.
 
     Image ``root/{images_dir}/{split}/a/b.jpg`` has the mask

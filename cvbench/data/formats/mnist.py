@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvbench.data.records import ArrayRecords, training_split
+from cvbench.data.records import ArrayRecords, ClassificationRecords, training_split
 
 SPLITS = ("train", "val", "test")
 IMAGES_MAGIC = 0x00000803
@@ -53,7 +53,7 @@ def mnist(
     variant: str = "mnist",
     val_size: int | float = 5000,
     seed: int = 0,
-) -> ArrayRecords:
+) -> ClassificationRecords:
     """One split of MNIST or Fashion-MNIST.
 
     The four files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,

@@ -19,6 +19,7 @@ from PIL import Image
 
 from cvbench.data.formats.images import read_rgb
 from cvbench.data.formats.masks import IMAGE_SUFFIXES, list_files
+from cvbench.data.records import PairedRecords
 from cvbench.data.resize import modcrop
 
 
@@ -85,7 +86,7 @@ def paired_folders(
     hr_dir: str = "HR",
     lr_dir: str = "LR_bicubic/X{scale}",
     lr_name: str = "{stem}x{scale}{suffix}",
-) -> PairedFiles:
+) -> PairedRecords:
     """One split of a paired super-resolution dataset.
 
     Args:

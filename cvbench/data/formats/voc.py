@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cvbench.data.detection_records import DetectionRecords
+from cvbench.data.records import ObjectRecords
 
 VOC_CLASSES = (
     "aeroplane",
@@ -41,7 +42,7 @@ VOC_CLASSES = (
 
 def voc_detection(
     root: str, split: str, *, year: str = "2007", classes: Sequence[str] = VOC_CLASSES
-) -> DetectionRecords:
+) -> ObjectRecords:
     """One split of Pascal VOC detection as a COCO instances dict.
 
     Category ids are 1..len(classes) in the order of ``classes``; image ids are 0..N-1 in

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cvbench.data.formats.masks import MaskRecords
 from cvbench.data.formats.voc import VOC_CLASSES, split_names
+from cvbench.data.records import LabelMapRecords
 
 VOC_SEGMENTATION_CLASSES = ("background", *VOC_CLASSES)
 
@@ -26,7 +27,7 @@ def voc_segmentation(
     year: str = "2012",
     mask_dir: str = "SegmentationClass",
     ignore_index: int = 255,
-) -> MaskRecords:
+) -> LabelMapRecords:
     """One split of Pascal VOC segmentation: 21 classes, background first; 255 stays void.
 
     Args:

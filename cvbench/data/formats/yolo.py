@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from cvbench.data.detection_records import DetectionRecords
+from cvbench.data.records import ObjectRecords
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def yolo_detection(
     classes: Sequence[str],
     image_dir: str = "images/{split}",
     label_dir: str = "labels/{split}",
-) -> DetectionRecords:
+) -> ObjectRecords:
     """One split of a YOLO-format detection dataset as a COCO instances dict.
 
     Category ids are the class index + 1 (so 1..len(classes), names from ``classes``). Image

@@ -1,7 +1,9 @@
-"""The SQLite results store: several writers at once lose nothing; dead runs are reaped."""
+"""The SQLite results store: concurrent writers lose no record and tear none; dead runs are
+reaped."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import sqlite3
 import subprocess
@@ -10,43 +12,100 @@ from pathlib import Path
 
 import pytest
 
-from cvbench.bench.store import ResultsStore, RunRecord, StoreError, open_store
+from cvbench.store.database import ResultsStore, StoreError, open_store
+from cvbench.store.record import RunRecord
 
-RUNS_PER_WRITER = 300
+WRITERS = 3
+RUNS_PER_WRITER = 200
+PAD = "x" * 3000  # a config bigger than a page, so a torn write would show
+
+
+def started(writer: int, i: int) -> RunRecord:
+    """The record writer ``writer`` starts as its ``i``-th run."""
+    return RunRecord(
+        run_id=f"w{writer}-{i:04d}",
+        run_name=f"writer{writer}",
+        seed=i,
+        task="t",
+        config={"writer": writer, "i": i, "pad": PAD},
+    )
+
+
+def problem(record: RunRecord) -> str | None:
+    """What is wrong with ``record`` (a field of another run, a half-written end), or None:
+    a ``running`` record has no end fields, a ``completed`` one has all of them."""
+    writer, i = int(record.run_id[1]), int(record.run_id.split("-")[1])
+    expected = started(writer, i)
+    start = (record.run_name, record.seed, record.task, record.config)
+    if start != (expected.run_name, expected.seed, expected.task, expected.config):
+        return f"{record.run_id}: start fields of another run {start[:2]}"
+    end = (record.metrics, record.primary_value, record.wall_time_s, record.ended_at is None)
+    if record.status == "running" and end != ({}, None, None, True):
+        return f"{record.run_id}: running with end fields {end}"
+    if record.status == "completed" and end != ({"test/x": writer * 1000.0 + i}, i, 0.5, False):
+        return f"{record.run_id}: completed with end fields {end}"
+    if record.status not in ("running", "completed"):
+        return f"{record.run_id}: status {record.status}"
+    return None
 
 
 def write_runs(path: str, writer: int, start: mp.Barrier) -> None:
     """One writer process: start and end RUNS_PER_WRITER runs, as fast as it can."""
     store = ResultsStore(path)
-    start.wait()  # both writers begin together, so their transactions interleave
+    start.wait()  # the writers and the reader begin together
     for i in range(RUNS_PER_WRITER):
-        run_id = f"w{writer}-{i:04d}"
-        store.start(RunRecord(run_id=run_id, run_name=f"writer{writer}", seed=i, task="t"))
-        store.end(run_id, "completed", metrics={"test/x": writer * 1000.0 + i}, primary_value=i)
+        run_id = store.start(started(writer, i))
+        store.end(
+            run_id,
+            "completed",
+            metrics={"test/x": writer * 1000.0 + i},
+            primary_value=i,
+            wall_time_s=0.5,
+        )
     store.close()
 
 
+def read_runs(path: str, start: mp.Barrier, out: str) -> None:
+    """A reader process: read every record again and again while the writers write, until
+    all are completed; write what was wrong in any read to ``out`` (JSON)."""
+    store = ResultsStore(path)
+    start.wait()
+    problems: list[str] = []
+    while True:
+        runs = store.runs(reap=False)
+        problems += [p for p in map(problem, runs) if p]
+        if len(runs) == WRITERS * RUNS_PER_WRITER and all(r.status == "completed" for r in runs):
+            break
+    store.close()
+    Path(out).write_text(json.dumps(problems))
+
+
 @pytest.mark.slow
-def test_two_writers_at_once_lose_no_record(tmp_path: Path) -> None:
-    path = str(tmp_path / "cvbench.db")
+def test_concurrent_writers_lose_no_record_and_tear_none(tmp_path: Path) -> None:
+    """Whatever the interleaving of the processes: every record written is there, whole, and
+    no read (while they write) sees a record half started or half ended."""
+    path, out = str(tmp_path / "cvbench.db"), str(tmp_path / "reads.json")
     ResultsStore(path).close()
     ctx = mp.get_context("spawn")
-    start = ctx.Barrier(2)
-    writers = [ctx.Process(target=write_runs, args=(path, w, start)) for w in (1, 2)]
-    for p in writers:
+    start = ctx.Barrier(WRITERS + 1)
+    procs = [ctx.Process(target=write_runs, args=(path, w, start)) for w in range(WRITERS)]
+    procs.append(ctx.Process(target=read_runs, args=(path, start, out)))
+    for p in procs:
         p.start()
-    for p in writers:
-        p.join(timeout=120)
-        assert p.exitcode == 0
+    for p in procs:
+        p.join(timeout=600)
+    exitcodes = [p.exitcode for p in procs]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    assert exitcodes == [0] * (WRITERS + 1)
+    assert json.loads(Path(out).read_text()) == []  # no read saw a torn record
     runs = ResultsStore(path).runs()
-    assert len(runs) == 2 * RUNS_PER_WRITER
+    assert sorted(r.run_id for r in runs) == sorted(
+        f"w{w}-{i:04d}" for w in range(WRITERS) for i in range(RUNS_PER_WRITER)
+    )
+    assert [p for p in map(problem, runs) if p] == []
     assert all(r.status == "completed" for r in runs)
-    for r in runs:
-        writer, i = int(r.run_id[1]), int(r.run_id.split("-")[1])
-        assert r.metrics == {"test/x": writer * 1000.0 + i} and r.seed == i
-    # The interleaving really happened: neither writer finished before the other started.
-    order = [r.run_id[1] for r in runs]
-    assert order.index("2") < len(order) - order[::-1].index("1") - 1
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

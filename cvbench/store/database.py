@@ -16,119 +16,17 @@ import math
 import os
 import socket
 import sqlite3
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("running", "completed", "failed")
-# Top-level config keys that differ between two runs of one configuration (where they write,
-# where the data lies, the launcher, the store's id): left out of the config hash, of a
-# leaderboard row's variant and of `cvbench compare`'s config differences.
-RUN_SPECIFIC_KEYS = ("paths", "hydra", "run_id")
+from omegaconf import DictConfig
+
+from cvbench.store.record import COLUMNS, END_FIELDS, JSON_COLUMNS, RunRecord, utc_now
+
 BUSY_TIMEOUT_MS = 60_000
-
-# name -> SQLite type; the JSON columns hold dicts and lists.
-COLUMNS: dict[str, str] = {
-    "run_id": "TEXT PRIMARY KEY",
-    "run_name": "TEXT NOT NULL",
-    "kind": "TEXT NOT NULL",  # "train" or "eval"
-    "experiment": "TEXT",
-    "task": "TEXT",
-    "dataset": "TEXT",
-    "model": "TEXT",
-    "seed": "INTEGER",
-    "status": "TEXT NOT NULL",
-    "error": "TEXT",
-    "metrics": "TEXT",  # JSON
-    "primary_metric": "TEXT",
-    "direction": "TEXT",  # "min" or "max"
-    "primary_value": "REAL",
-    "config": "TEXT",  # JSON, resolved
-    "config_hash": "TEXT",
-    "overrides": "TEXT",  # JSON list
-    "run_dir": "TEXT",
-    "git_commit": "TEXT",
-    "git_dirty": "INTEGER",
-    "packages": "TEXT",  # JSON
-    "device": "TEXT",  # JSON
-    "hostname": "TEXT",
-    "pid": "INTEGER",
-    "started_at": "TEXT",  # ISO 8601, UTC
-    "ended_at": "TEXT",
-    "wall_time_s": "REAL",
-    "train_images_per_s": "REAL",
-    "params": "INTEGER",
-    "flops_per_image": "REAL",
-    "peak_memory_mb": "REAL",
-}
-JSON_COLUMNS = ("metrics", "config", "overrides", "packages", "device")
-# What a run may still set when it ends (the rest is fixed when it starts).
-END_FIELDS = (
-    "metrics",
-    "primary_value",
-    "error",
-    "wall_time_s",
-    "train_images_per_s",
-    "params",
-    "flops_per_image",
-    "peak_memory_mb",
-)
-
-
-@dataclass
-class RunRecord:
-    """One run as the store holds it. Units: seconds, images per second, MiB, FLOPs
-    (multiply-adds count 2) per image."""
-
-    run_id: str
-    run_name: str
-    kind: str = "train"
-    experiment: str | None = None
-    task: str | None = None
-    dataset: str | None = None
-    model: str | None = None
-    seed: int | None = None
-    status: str = "running"
-    error: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    primary_metric: str | None = None
-    direction: str | None = None
-    primary_value: float | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    config_hash: str | None = None
-    overrides: list[str] = field(default_factory=list)
-    run_dir: str | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-    packages: dict[str, Any] = field(default_factory=dict)
-    device: dict[str, Any] = field(default_factory=dict)
-    hostname: str | None = None
-    pid: int | None = None
-    started_at: str | None = None
-    ended_at: str | None = None
-    wall_time_s: float | None = None
-    train_images_per_s: float | None = None
-    params: int | None = None
-    flops_per_image: float | None = None
-    peak_memory_mb: float | None = None
-
-    @property
-    def group(self) -> str:
-        """What a leaderboard row stands for: the experiment, else the run name."""
-        return self.experiment or self.run_name
-
-
-def new_run_id() -> str:
-    """A fresh run id: 12 hex digits (48 random bits)."""
-    return uuid.uuid4().hex[:12]
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _encode(name: str, value: Any) -> Any:
@@ -357,3 +255,10 @@ def open_store(path: str | Path | None = None) -> ResultsStore:
             f"`cvbench bench`; point CVBENCH_DB or db=PATH at another store"
         )
     return ResultsStore(path)
+
+
+def store_from_config(cfg: DictConfig) -> ResultsStore | None:
+    """The results store ``cfg.paths.results_db`` for writing (created when missing); None
+    when ``paths.results_db`` is null: the run records nothing."""
+    path = cfg.paths.get("results_db")
+    return ResultsStore(path) if path else None

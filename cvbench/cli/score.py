@@ -30,13 +30,8 @@ from cvbench.cli.options import (
 )
 from cvbench.cli.scorers import Scorer, load_scorer, tasks
 from cvbench.files import write_json
-from cvbench.metrics.ilsvrc_files import score_ilsvrc_files
 
 __all__ = ["EXIT_BAD_INPUT", "main"]
-
-# Transitional: tests/metrics/test_topk_error.py and tests/run/test_train.py still import this
-# name from here; they should import cvbench.metrics.ilsvrc_files.score_ilsvrc_files instead.
-score_classification = score_ilsvrc_files
 
 SUMMARY = "Score a predictions file or folder against ground truth, as the task's devkit does."
 OUT = Setting("out", "also write the JSON result to this file", Path, None)

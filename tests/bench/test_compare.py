@@ -322,10 +322,10 @@ def test_cli_json_output(store: ResultsStore, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["a=only_one"], "takes two runs or experiments, got 1"),
+        (["a=only_one"], "b= is required"),
         (["a=a", "b=b", "colour=red"], "unknown setting 'colour'"),
         (["a=a", "b=b", "resamples=lots"], "resamples must be an integer >= 1, got 'lots'"),
-        (["a=a", "b=b", "format=xml"], "format must be text or json"),
+        (["a=a", "b=b", "format=xml"], "format=xml is not one of text, json"),
         (["a=x1", "b=nope"], "no run with id 'nope'"),
     ],
 )

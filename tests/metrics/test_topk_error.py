@@ -19,7 +19,6 @@ from torch.utils.data import DistributedSampler
 
 import cvbench.metrics.classification as classification
 import cvbench.tasks.classification_report as classification_report
-from cvbench.cli.score import score_classification
 from cvbench.metrics.classification import (
     NO_GUESS,
     NOT_RANKED,
@@ -30,6 +29,7 @@ from cvbench.metrics.classification import (
     top_guesses,
     topk_error,
 )
+from cvbench.metrics.ilsvrc_files import score_ilsvrc_files
 from cvbench.metrics.localization import localization_ranks
 from cvbench.tasks.classification_report import submission_guesses
 
@@ -358,7 +358,7 @@ def test_nan_rows_through_the_devkit_files_score_as_the_metric(tmp_path: Path) -
     assert guesses.min() >= 0 and (guesses[::4] == 7).all()  # no -1 in the file
     (tmp_path / "labels.txt").write_text("".join(f"{t}\n" for t in images["target"].tolist()))
     (tmp_path / "pred.txt").write_text("".join(" ".join(map(str, g)) + "\n" for g in guesses))
-    rescored = score_classification(tmp_path / "labels.txt", tmp_path / "pred.txt")
+    rescored = score_ilsvrc_files(tmp_path / "labels.txt", tmp_path / "pred.txt")
     assert rescored["top1_error"] == result["top1_error"]
     assert rescored["top5_error"] == result["top5_error"]
     assert result["top1_error"] >= 100.0 * len(set(range(0, 50, 4)) | set(range(1, 50, 9))) / 50

@@ -284,8 +284,8 @@ def test_recipe_runs_a_few_steps(make_cfg, tmp_path: Path, recipe: str) -> None:
 
 @pytest.mark.slow
 def test_reproduce_cli_runs_a_recipe_and_lists_its_status(tmp_path: Path) -> None:
-    """`cvbench reproduce recipe=NAME ...` trains the recipe in a child process and prints the verdict
-    of the recorded metrics; `cvbench reproduce` then lists the recipe with that status."""
+    """`cvbench reproduce recipe=NAME ...` trains the recipe in a child process and prints the
+    verdict of the recorded metrics; `cvbench reproduce` then lists the recipe with that status."""
     write_recipe_data("resnet50_imagenet", tmp_path / "data")
     db = tmp_path / "store" / "cvbench.db"
     args = [f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}"]

@@ -70,7 +70,7 @@ def invalid_choices(overrides: list[str], conf_dirs: Sequence[Path]) -> list[str
     """One message per override that picks an option no folder of ``conf_dirs`` has for its
     group (the options of a group are the union over the folders).
 
-    >>> invalid_choices(["seed=3"], [Path("conf")])
+    >>> invalid_choices(["seed=3", "hydra/launcher=submitit_local"], [Path("conf")])
     []
     """
     try:
@@ -80,6 +80,8 @@ def invalid_choices(overrides: list[str], conf_dirs: Sequence[Path]) -> list[str
     messages = []
     for override in parsed:
         group = override.key_or_group
+        if group.startswith("hydra/"):
+            continue  # flat groups that Hydra plugins also fill; Hydra lists their options
         roots = [d for d in conf_dirs if (d / group).is_dir()]
         if not roots or override.is_delete():
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,11 @@ USER_ERRORS = (
     ValueError,
     NonFiniteLossError,
     RunDirectoryInUse,
+)
+# OS errors a user fixes outside cvbench (free space, quota, a read-only mount): reported as
+# ``cannot use FILE: No space left on device``, not as a traceback.
+USER_OS_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.ENOENT}
 )
 EXIT_BAD_INPUT = 1  # exit status of every user error, a wrong key=value included (as Hydra)
 EXIT_SIGTERM = 128 + 15  # as a shell reports a process ended by SIGTERM
@@ -39,6 +45,13 @@ def one_line(err: BaseException) -> str:
         lines = [line for line in message.splitlines() if line.strip()]
         return lines[-1].strip()
     return message
+
+
+def is_user_error(err: BaseException) -> bool:
+    """One of :data:`USER_ERRORS`, or an OS error of :data:`USER_OS_ERRNOS` (a full disk)."""
+    if isinstance(err, USER_ERRORS):
+        return True
+    return isinstance(err, OSError) and err.errno in USER_OS_ERRNOS
 
 
 def root_cause(err: BaseException) -> BaseException:
@@ -66,9 +79,9 @@ def reported_errors(*, in_sweep: bool = False) -> Iterator[None]:
             raise
         print("error: terminated by SIGTERM", file=sys.stderr)
         sys.exit(EXIT_SIGTERM)
-    except (*USER_ERRORS, InstantiationException) as err:
+    except (*USER_ERRORS, OSError, InstantiationException) as err:
         cause = root_cause(err)
-        if os.environ.get("CVBENCH_TRACEBACK") or not isinstance(cause, USER_ERRORS):
+        if os.environ.get("CVBENCH_TRACEBACK") or not is_user_error(cause):
             raise
         print(f"error: {one_line(cause)}", file=sys.stderr)
         if in_sweep:

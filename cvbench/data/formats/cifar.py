@@ -2,12 +2,18 @@
 
 Reference: https://www.cs.toronto.edu/~kriz/cifar.html, "python version". Each pickle is
 a dict with bytes keys (``b"data"``: (N, 3072) uint8, the 1024 red, then green, then blue
-values of a 32x32 image in row-major order; ``b"labels"`` or ``b"fine_labels"``). The
-files are pickles, so only read copies you trust. cvbench never downloads them.
+values of a 32x32 image in row-major order; ``b"labels"`` or ``b"fine_labels"``).
+cvbench never downloads them.
+
+The files are pickles, and an ordinary unpickler runs whatever a file names (a poisoned
+``batches.meta`` could call ``os.system``). They are read with :class:`CifarUnpickler`,
+which builds only what the official files hold: dicts, lists, bytes, numbers and NumPy
+arrays; any other global is refused with the file's name, before anything is called.
 """
 
 from __future__ import annotations
 
+import codecs
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,11 +138,63 @@ def check_files(layout: CifarLayout, folder: Path, names: tuple[str, ...]) -> No
         )
 
 
+def _latin1(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as Python 3 writes bytes into a protocol-2 pickle (re-saved copies),
+    for the latin-1 codec only."""
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r}, expected 'latin1'")
+    return codecs.encode(text, "latin1")
+
+
+# The globals an official CIFAR pickle names (Python 2, NumPy 1: ``numpy.core``) or a copy
+# re-saved by Python 3 and NumPy 2 (``numpy._core``, ``_codecs.encode``), each mapped to the
+# object itself, so nothing is imported by name. ``_reconstruct`` is what ndarray.__reduce__
+# gives on this NumPy.
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+CIFAR_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1,
+}
+
+
+class RefusedGlobal(ValueError):
+    """A pickle names a class or function that no CIFAR file holds."""
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds only :data:`CIFAR_GLOBALS` (the restricted ``find_class`` of
+    https://docs.python.org/3/library/pickle.html#restricting-globals); ``path`` is named
+    in the error."""
+
+    def __init__(self, file: Any, path: Path) -> None:
+        super().__init__(file, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = CIFAR_GLOBALS.get((module, name))
+        if found is None:
+            raise RefusedGlobal(
+                f"{self.path} is not an official CIFAR pickle: it names {module}.{name}, "
+                f"which a CIFAR file never holds; refusing to unpickle it"
+            )
+        return found
+
+
 def read_pickle(path: Path) -> dict:
-    """Load one official pickle (bytes keys, as written by Python 2)."""
+    """Load one official pickle (bytes keys, as written by Python 2), building nothing but
+    dicts, lists, bytes, numbers and NumPy arrays.
+
+    Raises:
+        ValueError: the file is malformed, or names any other class or function.
+    """
     try:
         with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="bytes")
+            entry = CifarUnpickler(f, path).load()
+    except RefusedGlobal:
+        raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
         raise ValueError(f"{path} is not a readable CIFAR pickle: {err}") from err
     if not isinstance(entry, dict):

@@ -7,7 +7,9 @@ that metrics can drop the duplicates a distributed sampler pads each shard with.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -16,6 +18,8 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from cvbench.data.batches import ClassificationBatch
 from cvbench.data.records import ClassificationRecords
+
+log = logging.getLogger(__name__)
 
 SPLIT_SEED_OFFSET = {"train": 0, "val": 1, "test": 2}
 STAGE_SPLITS = {
@@ -55,6 +59,46 @@ def seed_transform(transform: Callable | None, seed: int) -> None:
     """Seed an albumentations pipeline's own RNG (it ignores the global seeds)."""
     if hasattr(transform, "set_random_seed"):
         transform.set_random_seed(seed % 2**32)
+
+
+def _random_nodes(transform: object) -> list[object]:
+    """The pipeline and each of its transforms, depth first, that hold random streams: in
+    albumentations 2 each holds its own ``random_generator`` (NumPy) and ``py_random``
+    (Python)."""
+    nodes = [transform] if hasattr(transform, "random_generator") else []
+    for child in getattr(transform, "transforms", None) or ():
+        nodes += _random_nodes(child)
+    return nodes
+
+
+def transform_state(transform: Callable | None) -> list[dict[str, Any]] | None:
+    """Where an albumentations pipeline's own random streams stand, as plain Python values
+    (one entry per pipeline node, depth first); None for a transform without them.
+
+    albumentations has no call for this (``set_random_seed`` only restarts the streams), so
+    it is read from the generators ``set_random_seed`` makes.
+    """
+    if not hasattr(transform, "set_random_seed"):
+        return None
+    return [
+        {"numpy": node.random_generator.bit_generator.state, "python": node.py_random.getstate()}
+        for node in _random_nodes(transform)
+    ]
+
+
+def set_transform_state(transform: Callable | None, state: list[dict[str, Any]] | None) -> bool:
+    """Put an albumentations pipeline's random streams where :func:`transform_state` found
+    them. False, and nothing changed, when the state has another number of streams than the
+    pipeline (its config changed since)."""
+    if state is None or not hasattr(transform, "set_random_seed"):
+        return True
+    nodes = _random_nodes(transform)
+    if len(nodes) != len(state):
+        return False
+    for node, saved in zip(nodes, state, strict=True):
+        node.random_generator.bit_generator.state = saved["numpy"]
+        node.py_random.setstate(saved["python"])
+    return True
 
 
 def seed_worker_transform(worker_id: int) -> None:
@@ -147,6 +191,7 @@ class RecordsDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.datasets: dict[str, Dataset] = {}
+        self._loaded_transform_states: dict[str, Any] = {}
 
     def make_dataset(self, records: object, transform: Callable | None, split: str) -> Dataset:
         """The dataset of one split's records, checked against the data config."""
@@ -161,8 +206,34 @@ class RecordsDataModule(pl.LightningDataModule):
             transform = self.transforms.get(split)
             # Without workers the pipeline runs here: seed it from the run's seed.
             seed_transform(transform, torch.initial_seed() + SPLIT_SEED_OFFSET[split])
+            self._restore_transform(split, self._loaded_transform_states.pop(split, None))
             self.datasets[split] = self.make_dataset(records, transform, split)
         return self.datasets[split]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the augmentation pipelines of the splits built so far stand (their own
+        random streams, which run in this process when ``num_workers`` is 0); Lightning writes
+        it into every checkpoint, and a resumed run continues the streams from there."""
+        states = {split: transform_state(self.transforms.get(split)) for split in self.datasets}
+        return {"transform_states": {k: v for k, v in states.items() if v is not None}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s streams: now for the splits already built, when built
+        for the others."""
+        for split, state in state_dict.get("transform_states", {}).items():
+            if split in self.datasets:
+                self._restore_transform(split, state)
+            else:
+                self._loaded_transform_states[split] = state
+
+    def _restore_transform(self, split: str, state: list[dict[str, Any]] | None) -> None:
+        if not set_transform_state(self.transforms.get(split), state):
+            log.warning(
+                "data '%s': the checkpoint's state of the '%s' augmentations does not fit the "
+                "configured pipeline (changed since?): it starts from its seed instead",
+                self.name,
+                split,
+            )
 
     def setup(self, stage: str | None = None) -> None:
         for split in STAGE_SPLITS.get(stage or "fit", ("train", "val", "test")):

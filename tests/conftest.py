@@ -105,3 +105,13 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def unshare_works() -> bool:
+    """Whether this process may mount in a private mount namespace (root on Linux with
+    ``unshare``): the tests that need a real read-only or full file system use one."""
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0

@@ -66,7 +66,8 @@ def leaderboard(settings: dict[str, Any]) -> str:
     """The leaderboard text of the runs in the store that ``settings`` select.
 
     Raises:
-        StoreError: no store at ``db``.
+        StoreError: no store at ``db``, or one that cannot be read (corrupt, no SQLite file,
+            unreadable; a read-only store is read, not refused).
         ValueError: no run matches, naming the tasks and datasets the store has.
     """
     kind = None if settings["kind"] == "all" else settings["kind"]

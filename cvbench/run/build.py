@@ -9,6 +9,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cvbench.run.callbacks import ConfigInCheckpoint
+from cvbench.run.checkpoint_io import AtomicCheckpointIO
+from cvbench.run.resume import ExactResume
 from cvbench.run.stats import RunStats
 from cvbench.tasks.base import SINGLE_NETWORK
 from cvbench.tasks.optimization import Optimization
@@ -97,7 +99,8 @@ def build_trainer(
     cfg: DictConfig, *, store_config: bool = True, identity: dict | None = None
 ) -> pl.Trainer:
     """The Lightning trainer with the config's callbacks (the group's and the task's), the
-    run's cost measurements, and the loggers.
+    run's cost measurements, what a resume needs to repeat the uninterrupted run (random
+    states, best-checkpoint tracking), and the loggers.
 
     Args:
         cfg: the run's config.
@@ -106,7 +109,7 @@ def build_trainer(
         identity: what the results store identifies the run by.
     """
     callbacks = instantiate_all(cfg.get("callbacks")) + instantiate_all(cfg.task.get("callbacks"))
-    callbacks.append(RunStats())
+    callbacks += [RunStats(), ExactResume()]
     if store_config:
         callbacks.append(
             ConfigInCheckpoint(
@@ -116,7 +119,10 @@ def build_trainer(
             )
         )
     loggers = instantiate_all(cfg.get("logger"))
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # Checkpoints are written whole or not at all (a full disk leaves no truncated file),
+    # unless the config brings its own plugins.
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **plugins)
 
 
 def log_config(trainer: pl.Trainer, cfg: DictConfig) -> None:

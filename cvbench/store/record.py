@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 STATUSES = ("running", "completed", "failed")
+# What a finished run writes into its run directory (main process), before it records its end.
+RESULTS_FILE = "metrics.json"
 # Config keys (dotted paths) that differ between two runs of one configuration, or that
 # describe a component rather than what a run computes: where they write, where the data
 # lies, the launcher, the store's id, and the `contract:` nodes that tell the tests what a
@@ -221,3 +226,36 @@ def new_record(
         packages=env.get("packages", {}),
         device=env.get("device", {}),
     )
+
+
+def final_status(metrics: Mapping[str, Any], primary: str | None) -> tuple[str, Any, str | None]:
+    """How a finished run with ``metrics`` ends: its status, primary value and error. A run
+    whose primary metric is NaN ends failed.
+
+    >>> final_status({"test/err": 2.5}, "test/err")
+    ('completed', 2.5, None)
+    >>> final_status({"test/err": float("nan")}, "test/err")
+    ('failed', nan, 'the primary metric test/err is NaN')
+    """
+    value = metrics.get(primary) if primary else None
+    value = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if value is not None and math.isnan(value):
+        return "failed", value, f"the primary metric {primary} is NaN"
+    return "completed", value, None
+
+
+def finished_run(run_dir: str | None) -> tuple[dict[str, Any], str] | None:
+    """The metrics a finished run wrote into ``run_dir`` (:data:`RESULTS_FILE`) and when (ISO
+    8601, UTC); None when it holds none, or none that reads as a run's metrics."""
+    if not run_dir:
+        return None
+    path = Path(run_dir) / RESULTS_FILE
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        written = os.stat(path).st_mtime
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict):
+        return None
+    ended = datetime.fromtimestamp(written, timezone.utc).isoformat(timespec="seconds")
+    return metrics, ended

@@ -8,12 +8,16 @@ decides which process writes (in a DDP run, only the main one: one record per ru
 
 from __future__ import annotations
 
-import math
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from cvbench.store.database import ResultsStore
-from cvbench.store.record import RunRecord
+from cvbench.store.faults import StoreError
+from cvbench.store.record import RESULTS_FILE, RunRecord, final_status, finished_run
+
+log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 4000
 
@@ -52,13 +56,18 @@ class RecordedRun:
         return time.perf_counter() - self.started
 
     def completed(self, metrics: dict[str, Any], **costs: Any) -> None:
-        """Record the final metrics; a run whose primary metric is NaN is recorded failed."""
-        value = metrics.get(self.record.primary_metric)
-        value = value if isinstance(value, (int, float)) else None
-        status, error = "completed", None
-        if value is not None and math.isnan(value):
-            status, error = "failed", f"the primary metric {self.record.primary_metric} is NaN"
-        if self.store is not None:
+        """Record the final metrics; a run whose primary metric is NaN is recorded failed.
+
+        Raises:
+            StoreError: the store could not be written (a full disk, an I/O error, a lock held
+                too long): one line naming the store and where the run's results are safe
+                (its ``metrics.json``, from which :meth:`ResultsStore.reap` records the run
+                once the store can be written again).
+        """
+        status, value, error = final_status(metrics, self.record.primary_metric)
+        if self.store is None:
+            return
+        try:
             self.store.end(
                 self.record.run_id,
                 status,
@@ -68,10 +77,29 @@ class RecordedRun:
                 wall_time_s=self.wall_time_s(),
                 **costs,
             )
+        except StoreError as err:
+            raise StoreError(f"{err}; {self._where_results_are(metrics)}") from err
+
+    def _where_results_are(self, metrics: dict[str, Any]) -> str:
+        """Where a run that could not record its end left its results, in a few words."""
+        run_dir = self.record.run_dir
+        if run_dir and finished_run(run_dir) is not None:
+            return (
+                f"the run finished and its results are safe in {Path(run_dir) / RESULTS_FILE}, "
+                f"from which the store records them when it is next read on this host and can "
+                f"be written (`cvbench leaderboard`)"
+            )
+        primary = self.record.primary_metric
+        value = metrics.get(primary)
+        return f"the run finished, but its results are nowhere else: {primary} = {value}"
 
     def failed(self, err: BaseException, **costs: Any) -> None:
-        """Record the run as failed with ``err`` and the costs as far as it got."""
-        if self.store is not None:
+        """Record the run as failed with ``err`` and the costs as far as it got. A store that
+        cannot be written is logged, not raised: ``err`` is what the user must see (the record
+        stays ``running`` until :meth:`ResultsStore.reap` ends it)."""
+        if self.store is None:
+            return
+        try:
             self.store.end(
                 self.record.run_id,
                 "failed",
@@ -79,3 +107,5 @@ class RecordedRun:
                 wall_time_s=self.wall_time_s(),
                 **costs,
             )
+        except StoreError as store_err:
+            log.warning(f"the run failed, and the store could not record it: {store_err}")

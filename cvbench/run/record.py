@@ -11,6 +11,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from cvbench.files import write_json, write_text
 from cvbench.run.build import build_datamodule, build_task, build_trainer, close_loggers, log_config
+from cvbench.run.config_types import check_config_types
 from cvbench.run.env import environment_record
 from cvbench.run.outputs import claim_run_dir, flat_metrics
 from cvbench.run.stats import RunStats, parameter_count, peak_memory_mb
@@ -56,8 +57,10 @@ def record_run(
     """Run ``work`` on the objects ``cfg`` builds and record it in ``cfg.paths.output_dir``
     and in the results store ``cfg.paths.results_db``.
 
-    Writes ``config.yaml`` and ``environment.json`` before the work and ``metrics.json`` after
-    it (main process only); a directory that already holds a run is refused first, and a
+    The config's value types are checked first (:func:`check_config_types`): a wrong-typed
+    value is refused before anything is built or written. Writes
+    ``config.yaml`` and ``environment.json`` before the work and ``metrics.json`` after it
+    (main process only); a directory that already holds a run is refused first, and a
     failed run writes no ``metrics.json``. The store's record is ``running`` from the start
     and ends ``completed`` or ``failed`` (with the error, Ctrl-C included).
 
@@ -67,7 +70,11 @@ def record_run(
         store_config: write the config into every checkpoint (training runs).
         kind: "train" or "eval", as recorded.
         identity: experiment, model and overrides of the run (default: Hydra's choices).
+
+    Raises:
+        ConfigTypeError: a value of ``cfg`` has the wrong type (a ValueError naming the key).
     """
+    check_config_types(cfg)
     run_dir = Path(cfg.paths.output_dir)
     identity = hydra_identity() if identity is None else identity
     store = None

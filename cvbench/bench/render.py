@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Sequence
 
 from cvbench.bench.tables import COSTS, Row, Stat, Table
@@ -24,6 +25,13 @@ COST_TITLES = {
 }
 UNIT_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 MISSING = "-"
+# What can start Markdown syntax inside a heading or table cell (CommonMark and GitHub's GFM:
+# escapes, code, emphasis, links and images, HTML and entities, cell separators, a heading's
+# closing #s, strikethrough, math). ``_`` between two letters or digits can neither open nor
+# close emphasis, so ``small_cnn`` stays as it is. Hand-written: markdown-it-py parses Markdown
+# but writes none.
+MD_SPECIAL = re.compile(r"[\\`*\[\]<>&|#~$!]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+MD_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a newline would end the heading or the row
 
 
 def decimals(metric: str) -> int:
@@ -135,20 +143,41 @@ def left_out_note(table: Table) -> str:
     return f"Left out: {counts} run(s)."
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+def md_text(text: str) -> str:
+    """``text`` as literal Markdown in a heading or a table cell: the characters that start
+    Markdown syntax backslash-escaped, control characters (newlines) as spaces.
+
+    >>> print(md_text("voc|*2012* [x](y) small_cnn _a_"))
+    voc\\|\\*2012\\* \\[x\\](y) small_cnn \\_a\\_
+    """
+    return MD_SPECIAL.sub(lambda m: "\\" + m.group(), MD_CONTROL.sub(" ", text))
+
+
+def md_code(text: str) -> str:
+    """``text`` as a Markdown code span in a table cell, whatever backticks it holds: a fence
+    one backtick longer than its longest run of them, padded with a space where it begins or
+    ends with a backtick or a space (CommonMark strips one such space from each side), and
+    ``|`` escaped for the table (GFM unescapes it inside code spans too).
+
+    >>> print(md_code("exp"), md_code("a`b"), md_code("`x``"), md_code("p|q"))
+    `exp` ``a`b`` ``` `x`` ``` `p\\|q`
+    """
+    text = MD_CONTROL.sub(" ", text)
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.strip(" ") and re.search(r"^[` ]|[` ]$", text) else ""
+    return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")
 
 
 def markdown_table(table: Table) -> str:
     """One table: a ``###`` title, the caption, the table and what was left out."""
     head = headers(table)
     align = ["--:", ":--", ":--", *("--:" for _ in head[3:])]
-    lines = [f"### {table.title}", "", caption(table), ""]
-    lines.append("| " + " | ".join(head) + " |")
+    lines = [f"### {md_text(table.title)}", "", md_text(caption(table)), ""]
+    lines.append("| " + " | ".join(map(md_text, head)) + " |")
     lines.append("|" + "|".join(align) + "|")
     for rank, row in enumerate(table.rows, 1):
-        label = f"`{row.experiment}`" + "".join(f" `{o}`" for o in row.distinct)
-        line = [str(rank), _md_escape(label), _md_escape(row.model or MISSING), *cells(table, row)]
+        label = " ".join(md_code(text) for text in (row.experiment, *row.distinct))
+        line = [str(rank), label, md_text(row.model or MISSING), *cells(table, row)]
         lines.append("| " + " | ".join(line) + " |")
     if not table.rows:
         lines.append("| " + " | ".join(["-", "(no completed run)", *("" for _ in head[2:])]) + " |")

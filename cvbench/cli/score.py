@@ -67,6 +67,18 @@ def overview() -> str:
     return "\n".join(lines)
 
 
+def _score(scorer: Scorer, values: dict) -> dict:
+    """The scorer's result; a folder where it reads a file is a ValueError naming it (the
+    OSError, EISDIR, is no user error the CLI reports in one line)."""
+    try:
+        return scorer.function(**values)
+    except IsADirectoryError as err:
+        raise ValueError(
+            f"{err.filename}: a folder; task={scorer.task} reads a file there "
+            f"(cvbench score task={scorer.task} --help)"
+        ) from None
+
+
 def main(argv: list[str]) -> None:
     """Score, write the JSON result to ``out`` when given, and print it."""
     try:
@@ -81,7 +93,7 @@ def main(argv: list[str]) -> None:
     values = parse_or_exit(task_command(scorer), rest).values
     out = values.pop("out")
     with reported_errors():
-        result = scorer.function(**values)
+        result = _score(scorer, values)
         if out is not None:
             write_json(out, result)
     sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n")

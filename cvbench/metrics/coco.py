@@ -13,9 +13,16 @@ ground truth in that range) the stat is None. Image and category ids are the dat
 
 Two departures from calling pycocotools by hand, neither changing a number on a valid file:
 annotation ids are renumbered 1..N on an internal copy (pycocotools reads id 0 as "unmatched"
-and collapses repeated ids), and a missing ``iscrowd`` means 0. For ``segm`` the results'
-``bbox`` is dropped before loading, so the detection's area is its mask area (as detectron2
-and MMDetection do; pycocotools would take the box area when a bbox is present).
+and collapses repeated ids), and a missing ``iscrowd`` means 0.
+
+For ``segm``, the area of a detection (which decides whether an unmatched detection counts
+against ``map_small``, ``map_medium`` or ``map_large``) is ``area_from``: ``mask`` (default)
+drops the results' ``bbox`` before loading, so the area is the mask's, as detectron2's and
+MMDetection's COCO evaluators do and as pycocotools gives on COCO's own segm results format (no
+bbox); ``box`` keeps the bbox, so pycocotools' ``loadRes`` takes its w * h, as pycocotools does
+on a file whose first result carries a bbox. Only ``map_small``, ``map_medium`` and ``map_large``
+can differ: the area decides whether an unmatched detection of another size is ignored, but not
+which detections match, so recall and the all-area stats are the same.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from cvbench.metrics.coco_files import (
+    AREA_FROM,
     IOU_TYPES,
     check_gt_keys,
 )
@@ -136,6 +144,7 @@ def coco_evaluate(
     iou_type: str = "bbox",
     engine: str = "faster_coco_eval",
     image_ids: Sequence[int] | None = None,
+    area_from: str = "mask",
 ) -> CocoScores:
     """COCO stats of ``results`` on ``gt``, as pycocotools ``COCOeval`` computes them.
 
@@ -151,6 +160,8 @@ def coco_evaluate(
         iou_type: ``bbox`` or ``segm``.
         engine: ``faster_coco_eval`` (default) or ``pycocotools``; the stats are identical.
         image_ids: evaluate only these images (a partly predicted split); None = all of gt.
+        area_from: ``segm`` only: a detection's area from its ``mask`` (default) or from its
+            ``box`` (every result then needs a ``bbox``; pycocotools' ``loadRes``).
 
     Returns:
         ``CocoScores``: the 12 stats and per-class AP, percent, None where undefined.
@@ -171,6 +182,8 @@ def coco_evaluate(
     check_gt_keys(gt, "ground truth")
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type {iou_type!r}; expected one of {IOU_TYPES}")
+    if area_from not in AREA_FROM:
+        raise ValueError(f"area_from {area_from!r}; expected one of {AREA_FROM}")
     coco_class, eval_class = engine_classes(engine)
     # Copies: both engines write into the dicts they are given (ids, areas, "ignore").
     gt_copy = {
@@ -186,8 +199,10 @@ def coco_evaluate(
             {**r, "area": r["bbox"][2] * r["bbox"][3], "id": i + 1, "iscrowd": 0}
             for i, r in enumerate(results)
         ]
-    else:
+    elif area_from == "mask":  # loadRes takes the area from the mask only without a bbox
         results = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
+    else:  # loadRes: area w * h of the bbox (it reads the first result to choose)
+        results = [dict(r) for r in results]
     all_images = {image["id"] for image in gt_copy["images"]}
     if image_ids is not None:
         image_ids = sorted({int(i) for i in image_ids})
@@ -199,7 +214,7 @@ def coco_evaluate(
         coco_gt = coco_class()
         coco_gt.dataset = gt_copy
         coco_gt.createIndex()
-        if iou_type == "segm" and results:  # loadRes computes the masks' areas
+        if iou_type == "segm" and results:  # loadRes computes the areas (area_from)
             coco_dt = coco_gt.loadRes(results)
         else:  # (pycocotools' loadRes fails on an empty list; an empty index scores 0)
             coco_dt = coco_class()

@@ -11,16 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from cvbench.metrics.coco_rle import is_int, rle_problem, segmentation_problem
+
 IOU_TYPES = ("bbox", "segm")
+AREA_FROM = ("mask", "box")
 RESULT_FORMAT = {
     "bbox": '{"image_id": int, "category_id": int, "bbox": [x, y, w, h], "score": float}',
     "segm": '{"image_id": int, "category_id": int, "segmentation": RLE {"size", "counts"}, '
     '"score": float}',
 }
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def is_finite(value: Any) -> bool:
@@ -79,13 +78,16 @@ def check_ground_truth(gt: Any, *, where: str, iou_type: str = "bbox") -> None:
     """
     check_gt_keys(gt, where)
     image_ids, category_ids = _ids(gt, "images", where), _ids(gt, "categories", where)
+    sizes = {}
     if iou_type == "segm":
         for i, image in enumerate(gt["images"]):
-            if not (is_int(image.get("height")) and is_int(image.get("width"))):
+            size = [image.get("height"), image.get("width")]
+            if not all(is_int(v) and v > 0 for v in size):
                 raise ValueError(
-                    f"{where}, images {i} (id {image['id']}): no integer 'height' and 'width'; "
-                    "mask evaluation needs the image size"
+                    f"{where}, images {i} (id {image['id']}): no integer 'height' and 'width' "
+                    f">= 1 (found {size}); mask evaluation needs the image size"
                 )
+            sizes[image["id"]] = size
     for i, ann in enumerate(gt["annotations"]):
         name = f"{where}, annotation {i}"
         if not isinstance(ann, dict):
@@ -95,9 +97,10 @@ def check_ground_truth(gt: Any, *, where: str, iou_type: str = "bbox") -> None:
         for key in needs + (("segmentation",) if iou_type == "segm" else ()):
             if key not in ann:
                 raise ValueError(f"{name}: missing {key!r}; expected the keys {', '.join(needs)}")
-        if ann["image_id"] not in image_ids or not is_int(ann["image_id"]):
+        # is_int first: an unhashable id (a list) makes ``in`` raise TypeError.
+        if not is_int(ann["image_id"]) or ann["image_id"] not in image_ids:
             raise ValueError(f"{name}: image_id {ann['image_id']!r} is not in 'images'")
-        if ann["category_id"] not in category_ids or not is_int(ann["category_id"]):
+        if not is_int(ann["category_id"]) or ann["category_id"] not in category_ids:
             raise ValueError(f"{name}: category_id {ann['category_id']!r} is not in 'categories'")
         problem = _box_problem(ann["bbox"])
         if problem:
@@ -106,14 +109,21 @@ def check_ground_truth(gt: Any, *, where: str, iou_type: str = "bbox") -> None:
             raise ValueError(f"{name}: area {ann['area']!r} is not a finite number >= 0")
         if ann.get("iscrowd", 0) not in (0, 1):
             raise ValueError(f"{name}: iscrowd {ann['iscrowd']!r}; expected 0 or 1")
+        if iou_type == "segm":
+            problem = segmentation_problem(ann["segmentation"], sizes[ann["image_id"]])
+            if problem:
+                raise ValueError(f"{name}: {problem}")
 
 
-def check_results(results: Any, gt: dict, *, where: str, iou_type: str = "bbox") -> None:
+def check_results(
+    results: Any, gt: dict, *, where: str, iou_type: str = "bbox", area_from: str = "mask"
+) -> None:
     """Check COCO results against the ground truth they will be scored on.
 
     Each result needs an image_id and a category_id of the ground truth, a finite score and,
-    for ``bbox``, a bbox of 4 finite numbers [x, y, w, h] with w, h >= 0; for ``segm``, an RLE
-    ``segmentation`` whose size is the image's [height, width].
+    for ``bbox``, a bbox of 4 finite numbers [x, y, w, h] with w, h >= 0; for ``segm``, a
+    compressed RLE ``segmentation`` whose size is the image's [height, width] and whose runs
+    cover it (and with ``area_from="box"`` a bbox as well, which gives the detection's area).
 
     Raises:
         ValueError: naming ``where`` (the file), the result's index and ids, e.g.
@@ -129,6 +139,8 @@ def check_results(results: Any, gt: dict, *, where: str, iou_type: str = "bbox")
     check_gt_keys(gt, "ground truth")
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type {iou_type!r}; expected one of {IOU_TYPES}")
+    if area_from not in AREA_FROM:
+        raise ValueError(f"area_from {area_from!r}; expected one of {AREA_FROM}")
     if not isinstance(results, list):
         raise ValueError(
             f"{where}: a JSON {type(results).__name__}; expected a list of results "
@@ -137,6 +149,7 @@ def check_results(results: Any, gt: dict, *, where: str, iou_type: str = "bbox")
     images = {image["id"]: image for image in gt["images"]}
     category_ids = {category["id"] for category in gt["categories"]}
     needs = ("image_id", "category_id", "bbox" if iou_type == "bbox" else "segmentation", "score")
+    box_area = iou_type == "segm" and area_from == "box"
     for i, result in enumerate(results):
         name = f"{where}, result {i}"
         if not isinstance(result, dict):
@@ -144,6 +157,11 @@ def check_results(results: Any, gt: dict, *, where: str, iou_type: str = "bbox")
         for key in needs:
             if key not in result:
                 raise ValueError(f"{name}: missing {key!r}; expected {RESULT_FORMAT[iou_type]}")
+        if box_area and "bbox" not in result:
+            raise ValueError(
+                f"{name}: missing 'bbox'; area_from=box takes each detection's area from its "
+                "bbox (area_from=mask: from its mask)"
+            )
         image_id, category_id = result["image_id"], result["category_id"]
         if not is_int(image_id) or image_id not in images:
             raise ValueError(f"{name}: image_id {image_id!r} is not an image of the ground truth")
@@ -154,21 +172,10 @@ def check_results(results: Any, gt: dict, *, where: str, iou_type: str = "bbox")
             )
         if not is_finite(result["score"]):
             raise ValueError(f"{name}: score {result['score']!r} is not a finite number")
-        if iou_type == "bbox":
-            problem = _box_problem(result["bbox"])
-        else:
-            problem = _rle_problem(result["segmentation"], images[image_id])
+        problem = _box_problem(result["bbox"]) if iou_type == "bbox" or box_area else None
+        if iou_type == "segm" and not problem:
+            image = images[image_id]
+            size = [image.get("height"), image.get("width")]
+            problem = rle_problem(result["segmentation"], size, compressed_only=True)
         if problem:
             raise ValueError(f"{name}: {problem}")
-
-
-def _rle_problem(rle: Any, image: dict) -> str | None:
-    """Why ``rle`` is not a COCO RLE of the image's size, or None."""
-    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
-        return 'segmentation is not an RLE {"size": [h, w], "counts": ...}'
-    size = [image.get("height"), image.get("width")]
-    if list(rle["size"]) != size:
-        return f"segmentation size {rle['size']} is not the image's [height, width] {size}"
-    if not isinstance(rle["counts"], (str, list)):
-        return "segmentation counts are neither an RLE string nor a list of run lengths"
-    return None

@@ -923,7 +923,7 @@ def test_check_ground_truth_for_segm_needs_masks_and_sizes() -> None:
     del gt["images"][1]["height"]
     with pytest.raises(ValueError, match=r"images 1 \(id 2\): no integer 'height' and 'width'"):
         check_ground_truth(gt, where="gt.json", iou_type="segm")
-    rle = {"size": [480, 640], "counts": "0"}
+    rle = {"size": [480, 640], "counts": "PP\\9"}  # an empty 480x640 mask
     check_results([{**GOOD, "segmentation": rle}], GT, where="r.json", iou_type="segm")
     with pytest.raises(ValueError, match=r"segmentation size \[10, 10\] is not the image's"):
         check_results(

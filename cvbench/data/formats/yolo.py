@@ -10,6 +10,7 @@ cvbench never downloads the data.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,8 +54,9 @@ def yolo_detection(
 
     Raises:
         FileNotFoundError: the image or label folder is missing.
-        ValueError: a label line with the wrong number of fields, a non-numeric value, a class
-            outside [0, len(classes)) or a value outside [0, 1]; names the file and line.
+        ValueError: a label file that is not UTF-8, a line with the wrong number of fields, a
+            non-numeric value, a class that is not an integer in [0, len(classes)) (``inf``
+            and ``nan`` included) or a value outside [0, 1]; names the file and line.
     """
     base = Path(root).expanduser()
     image_root = base / image_dir.format(split=split)
@@ -105,8 +107,16 @@ def _read_labels(path: Path, num_classes: int) -> list[tuple[int, float, float, 
     """The (class, cx, cy, w, h) of the lines of one label file; [] if there is no file."""
     if not path.is_file():
         return []
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(
+            f"{path}, line {line}: not UTF-8 text; expected 'class cx cy w h' lines"
+        ) from None
     rows: dict[tuple, int] = {}  # row -> its line number, in file order
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -120,7 +130,8 @@ def _read_labels(path: Path, num_classes: int) -> list[tuple[int, float, float, 
             values = [float(v) for v in fields]
         except ValueError:
             raise ValueError(f"{where}: non-numeric field in {line.strip()!r}") from None
-        class_index = int(values[0])
+        # int() of inf raises OverflowError and of nan a ValueError naming neither file nor line.
+        class_index = int(values[0]) if math.isfinite(values[0]) else -1
         if class_index != values[0] or not 0 <= class_index < num_classes:
             raise ValueError(
                 f"{where}: class {fields[0]!r}; expected an integer in [0, {num_classes})"

@@ -7,3 +7,8 @@ editable install (the checkout's ``cvbench/conf``) and for a wheel (``site-packa
 from pathlib import Path
 
 CONF_DIR: Path = Path(__file__).resolve().parent
+TARGET_KEY = "_target_"
+"""The key naming what Hydra builds from a node."""
+CONTRACT_KEY = "contract"
+"""A model or data node's ``contract:`` says what the contract tests need (input shape, output
+kind, a fake writer); it describes the component and is never passed to its constructor."""

@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from cvbench.conf import CONTRACT_KEY, TARGET_KEY
 from cvbench.run.callbacks import ConfigInCheckpoint
 from cvbench.run.checkpoint_io import AtomicCheckpointIO
 from cvbench.run.resume import ExactResume
@@ -21,12 +22,6 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node is not None]
-
-
-TARGET_KEY = "_target_"
-CONTRACT_KEY = "contract"
-"""A model or data node's ``contract:`` says what the contract tests need (input shape, output
-kind, a fake writer); it describes the component and is never passed to its constructor."""
 
 
 def build_component(node: DictConfig) -> Any:

@@ -23,13 +23,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from pydantic import Field
 
+from cvbench.conf import CONTRACT_KEY, TARGET_KEY
 from cvbench.run.type_hints import NO_DEFAULT, describe, fits, keyword_parameters
 
-TARGET = "_target_"
 # Keys Hydra reads itself and never passes to the target.
 HYDRA_KEYS = frozenset({"_target_", "_partial_", "_convert_", "_recursive_", "_args_"})
-# A model or data node's description for the contract tests; never passed (run/build.py).
-CONTRACT = "contract"
 SEED_RANGE = (0, 2**32 - 1)  # what pytorch_lightning.seed_everything accepts (numpy's uint32)
 ENTRY_KEYS: dict[str, Any] = {
     "run_name": str,
@@ -144,10 +142,10 @@ def _resolved(
 def _target_nodes(node: Any, key: str) -> Iterator[tuple[str, dict]]:
     """Every ``(key, node)`` with a ``_target_`` under ``node``, ``contract`` nodes left out."""
     if isinstance(node, dict):
-        if isinstance(node.get(TARGET), str):
+        if isinstance(node.get(TARGET_KEY), str):
             yield key or "<root>", node
         for k, value in node.items():
-            if k != CONTRACT:
+            if k != CONTRACT_KEY:
                 yield from _target_nodes(value, f"{key}.{k}" if key else str(k))
     elif isinstance(node, list):
         for i, value in enumerate(node):
@@ -157,7 +155,7 @@ def _target_nodes(node: Any, key: str) -> Iterator[tuple[str, dict]]:
 def _holds_target(value: Any) -> bool:
     """The value is a ``_target_`` node or holds one (Hydra builds it first)."""
     if isinstance(value, dict):
-        return TARGET in value or any(_holds_target(v) for v in value.values())
+        return TARGET_KEY in value or any(_holds_target(v) for v in value.values())
     if isinstance(value, list):
         return any(_holds_target(v) for v in value)
     return False
@@ -165,14 +163,14 @@ def _holds_target(value: Any) -> bool:
 
 def _node_problems(key: str, node: dict) -> list[tuple[str, str]]:
     """The problems of one ``_target_`` node's arguments, as ``(key, message)``."""
-    target = node[TARGET]
+    target = node[TARGET_KEY]
     parameters = keyword_parameters(target)
     if parameters is None:
         return []
     known, closed = parameters
     problems = []
     for name, value in node.items():
-        if name in HYDRA_KEYS or name == CONTRACT:
+        if name in HYDRA_KEYS or name == CONTRACT_KEY:
             continue
         where = f"{key}.{name}".lstrip(".")
         if name not in known:

@@ -52,9 +52,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from cvbench.conf import CONF_DIR
+from cvbench.conf import CONF_DIR, TARGET_KEY
 
-TARGET = "_target_"
 LOCATORS = frozenset(
     {
         "hydra.utils.get_class",
@@ -121,9 +120,9 @@ def _trusted_in(documents: Iterable[Any]) -> Trusted:
     located: set[str] = set()
     for document in documents:
         for _, node in _walk(document):
-            if isinstance(node, dict) and isinstance(node.get(TARGET), str):
-                targets.add(node[TARGET])
-                if node[TARGET] in LOCATORS:
+            if isinstance(node, dict) and isinstance(node.get(TARGET_KEY), str):
+                targets.add(node[TARGET_KEY])
+                if node[TARGET_KEY] in LOCATORS:
                     located.update(v for v in _located_names(node) if isinstance(v, str))
     return Trusted(frozenset(targets), frozenset(located))
 
@@ -207,14 +206,14 @@ def _check_targets(
     """Refuse a target (or a name given to a locator) ``trusted`` does not hold; in the
     ``raw`` tree, interpolations are left to the check of the resolved one."""
     for path, node in _walk(tree):
-        if not isinstance(node, dict) or TARGET not in node:
+        if not isinstance(node, dict) or TARGET_KEY not in node:
             continue
-        if _from_command_line((*path, TARGET), own):  # ``model._target_=...`` given here
+        if _from_command_line((*path, TARGET_KEY), own):  # ``model._target_=...`` given here
             continue
-        target = node[TARGET]
+        target = node[TARGET_KEY]
         if raw and _interpolated(target):
             continue
-        key = _shown((*path, TARGET))
+        key = _shown((*path, TARGET_KEY))
         if not isinstance(target, str) or target not in trusted.targets:
             shown = target if isinstance(target, str) else repr(target)
             raise UntrustedConfig(

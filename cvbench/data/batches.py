@@ -110,6 +110,25 @@ class ImageBatch(NamedTuple):
     indices: Tensor
 
 
+class StyleBatch(NamedTuple):
+    """Content images with the style images they are to be rendered in (style transfer).
+
+    Attributes:
+        content: (B, 3, H, W) float RGB in [0, 1].
+        style: (B, 3, H', W') float RGB in [0, 1], one per content image.
+        index: (B,) int64 sample indices: in evaluation the cell ``c * M + s`` of the split's
+            grid of N content x M style images, counted once by the metrics.
+        content_index: (B,) int64 indices into the split's content records.
+        style_index: (B,) int64 indices into the split's style records.
+    """
+
+    content: Tensor
+    style: Tensor
+    index: Tensor
+    content_index: Tensor
+    style_index: Tensor
+
+
 class UnpairedBatch(NamedTuple):
     """Images of two domains with no correspondence (CycleGAN, style transfer): sample b of
     ``images_a`` and sample b of ``images_b`` are drawn independently.

@@ -12,6 +12,7 @@ with transforms and the sample index and batches it as the family's batch type
 - paired images (super-resolution inputs, image-to-image): :class:`PairedRecords` ->
   ``PairBatch``;
 - image synthesis: :class:`ImageRecords` -> ``ImageBatch``;
+- style transfer: two :class:`ImageRecords`, content and style -> ``StyleBatch``;
 - unpaired images (two domains): :class:`UnpairedRecords` -> ``UnpairedBatch``;
 - text (OCR): :class:`TextRecords` -> ``TextBatch``;
 - faces: :class:`FaceRecords` -> ``FaceBatch``.

@@ -126,7 +126,7 @@ class LossNetwork(nn.Module):
                     f"network's weights_path to it, or use random_seed for a random network"
                 )
             self.weights_path: Path | None = path
-            load_features(self.features, str(path), arch)
+            load_features(self.features, str(path), arch, owner="LossNetwork")
         else:
             self.weights_path = None
             fill_random_vgg(self.features, random_seed)

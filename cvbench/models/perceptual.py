@@ -74,12 +74,15 @@ def vgg_features(arch: str, num_layers: int) -> nn.Sequential:
     return nn.Sequential(*layers[:num_layers])
 
 
-def load_features(features: nn.Sequential, weights_path: str, arch: str) -> None:
-    """Load ``features.*`` entries of a torchvision VGG state dict file into ``features``."""
+def load_features(
+    features: nn.Sequential, weights_path: str, arch: str, owner: str = "PerceptualLoss"
+) -> None:
+    """Load ``features.*`` entries of a torchvision VGG state dict file into ``features``;
+    errors start with ``owner`` (the module whose config names the file)."""
     path = Path(weights_path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"PerceptualLoss: VGG weights file {str(path)!r} (loss weights_path) not found. "
+            f"{owner}: VGG weights file {str(path)!r} (loss weights_path) not found. "
             f"cvbench never downloads: get torchvision's {WEIGHT_URLS[arch]} on a machine "
             f"with internet, copy it here and set weights_path to it"
         )
@@ -87,7 +90,7 @@ def load_features(features: nn.Sequential, weights_path: str, arch: str) -> None
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise ValueError(
-            f"PerceptualLoss: cannot read {str(path)!r} as a torch state dict ({error}); "
+            f"{owner}: cannot read {str(path)!r} as a torch state dict ({error}); "
             f"expected torchvision's {WEIGHT_URLS[arch].rsplit('/', 1)[1]}"
         ) from error
     wanted = {}
@@ -95,13 +98,13 @@ def load_features(features: nn.Sequential, weights_path: str, arch: str) -> None
         stored = state.get(f"features.{key}") if isinstance(state, dict) else None
         if stored is None:
             raise ValueError(
-                f"PerceptualLoss: {str(path)!r} has no entry 'features.{key}' (needed for the "
+                f"{owner}: {str(path)!r} has no entry 'features.{key}' (needed for the "
                 f"{arch} layers asked for); expected torchvision's "
                 f"{WEIGHT_URLS[arch].rsplit('/', 1)[1]} or its features.* entries"
             )
         if stored.shape != param.shape:
             raise ValueError(
-                f"PerceptualLoss: 'features.{key}' in {str(path)!r} has shape "
+                f"{owner}: 'features.{key}' in {str(path)!r} has shape "
                 f"{tuple(stored.shape)}, {arch} needs {tuple(param.shape)}: is it the "
                 f"weights file of another architecture (model arch: {arch})?"
             )

@@ -83,11 +83,27 @@ def _check_pairs(batch: batches.PairBatch, dm, split: str) -> None:
     _check_indices(batch.index, len(dm.split(split).records), len(images))
 
 
+def _check_style(batch: batches.StyleBatch, dm, split: str) -> None:
+    samples = dm.split(split)
+    num_content, num_styles = len(samples.content_records), len(samples.style_records)
+    size = len(batch.index)
+    for images in (batch.content, batch.style):
+        assert images.dtype == torch.float32 and images.shape[:2] == (size, 3)
+        assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    _check_indices(batch.content_index, num_content, size)
+    _check_indices(batch.style_index, num_styles, size)
+    assert batch.index.tolist() == (batch.content_index * num_styles + batch.style_index).tolist()
+    if split != "train":  # evaluation: the grid in order, content at data.eval_size
+        assert batch.index.tolist() == list(range(size))
+        assert batch.content.shape[2:] == (dm.eval_size, dm.eval_size)
+
+
 CHECKS: dict[type, Callable[..., None]] = {
     batches.ClassificationBatch: _check_classification,
     batches.DetectionBatch: _check_detection,
     batches.MaskBatch: _check_masks,
     batches.PairBatch: _check_pairs,
+    batches.StyleBatch: _check_style,
 }
 """What a valid batch of each type is; a contract may name only these types."""
 

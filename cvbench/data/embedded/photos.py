@@ -40,21 +40,40 @@ SOURCES: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
-def write_photo(name: str, folder: Path) -> Path:
-    """``folder/<name>.png`` holding photo ``name``, written atomically if missing."""
-    if name not in SOURCES:
+def write_png(
+    name: str, folder: Path, sources: dict[str, Callable[[], np.ndarray]], what: str, key: str
+) -> Path:
+    """``folder/<name>.png`` holding ``sources[name]()`` as RGB (alpha dropped), written
+    atomically if missing; an unknown ``name`` is an error naming ``what`` and the config
+    ``key``."""
+    if name not in sources:
         raise ValueError(
-            f"photos: unknown photo {name!r} (in data.records); the embedded ones are "
-            f"{sorted(SOURCES)}"
+            f"{what}: unknown {what[:-1]} {name!r} (in {key}); the embedded ones are "
+            f"{sorted(sources)}"
         )
     path = folder / f"{name}.png"
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".png.tmp")
         os.close(fd)
-        Image.fromarray(np.asarray(SOURCES[name]())[:, :, :3]).save(tmp, format="PNG")
+        Image.fromarray(np.asarray(sources[name]())[:, :, :3]).save(tmp, format="PNG")
         os.replace(tmp, path)  # a process that reads it meanwhile sees no partial file
     return path
+
+
+def split_names(
+    what: str, split: str, train: Sequence[str], val: Sequence[str], test: Sequence[str]
+) -> Sequence[str]:
+    """The names listed for ``split`` ("train", "val" or "test") of an embedded set."""
+    names = {"train": train, "val": val, "test": test}
+    if split not in names:
+        raise ValueError(f"{what} has splits {sorted(names)}, got {split!r}")
+    return names[split]
+
+
+def write_photo(name: str, folder: Path) -> Path:
+    """``folder/<name>.png`` holding photo ``name``, written atomically if missing."""
+    return write_png(name, folder, SOURCES, "photos", "data.records")
 
 
 def photos(
@@ -75,8 +94,6 @@ def photos(
     Returns:
         (H, W, 3) uint8 RGB images, named ``<name>.png``.
     """
-    names = {"train": train, "val": val, "test": test}
-    if split not in names:
-        raise ValueError(f"photos has splits {sorted(names)}, got {split!r}")
     folder = Path(root) / "photos"
-    return ImageFiles([write_photo(n, folder) for n in names[split]], folder)
+    names = split_names("photos", split, train, val, test)
+    return ImageFiles([write_photo(n, folder) for n in names], folder)

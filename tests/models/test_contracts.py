@@ -32,6 +32,7 @@ OUTPUTS = {
     "masks": "test_segmenter_contract: (B, data.num_classes, H, W) logits",
     "image": "test_image_model_contract: (B, C, H, W) images of contract.output_shape",
     "localization": "test_localizer_contract: logits (B, K) and boxes (B, 4) in [0, 1]",
+    "stylized": "test_stylizer_contract: (B, 3, H, W) images from content and style images",
 }
 
 
@@ -217,3 +218,31 @@ def test_localizer_contract(make_cfg, model: str) -> None:
     assert out["boxes"].shape == (2, 4) and ((out["boxes"] >= 0) & (out["boxes"] <= 1)).all()
     (out["logits"].logsumexp(dim=1).sum() + out["boxes"].sum()).backward()
     assert_finite_grads(net, model, every=False)
+
+
+@pytest.mark.parametrize("model", models_with("stylized"))
+def test_stylizer_contract(make_cfg, model: str) -> None:
+    """Renders contents of ``contract.input`` in the style of images of ``contract.style_input``
+    as (B, 3, H, W); one SGD step trains every trainable parameter (finite gradients), while
+    frozen parts (AdaIN's encoder) get no gradient, keep their weights and stay in eval mode."""
+    cfg, contract = compose(make_cfg, model)
+    torch.manual_seed(0)
+    net = build_model(cfg)
+    assert isinstance(net.takes_style, bool), f"{model}: no takes_style class attribute"
+    frozen = {n: p.detach().clone() for n, p in net.named_parameters() if not p.requires_grad}
+    content, style = torch.rand(2, *contract.input), torch.rand(2, *contract.style_input)
+    net.train()
+    output = net(content, style, alpha=1.0)
+    assert output.shape == (2, 3, *contract.input[1:])
+    assert torch.isfinite(output).all()
+    F.l1_loss(output, torch.rand_like(output)).backward()
+    assert_finite_grads(net, model)
+    torch.optim.SGD(net.parameters(), lr=0.1).step()
+    for param_name, param in net.named_parameters():
+        if param_name in frozen:
+            assert param.grad is None, f"{model}: frozen {param_name} got a gradient"
+            assert torch.equal(param, frozen[param_name]), f"{model}: {param_name} changed"
+    for module_name, module in net.named_modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            assert not module.training, f"{model}: frozen {module_name} is in training mode"

@@ -1,8 +1,8 @@
 """``cvbench`` command: dispatch to the subcommands.
 
 Every subcommand reads Hydra's ``key=value`` override syntax and has ``--help`` / ``-h``:
-``train``, ``eval`` and ``bench`` are Hydra apps; ``score``, ``leaderboard``, ``compare`` and
-``reproduce`` declare their settings in ``cvbench.cli.options``.
+``train``, ``eval`` and ``bench`` are Hydra apps; ``score``, ``leaderboard``, ``compare``,
+``reproduce`` and ``stylize`` declare their settings in ``cvbench.cli.options``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ COMMANDS = {
     "reproduce": (
         "cvbench.cli.reproduce",
         "published results, reproduced or not: cvbench reproduce [recipe=NAME [overrides]]",
+    ),
+    "stylize": (
+        "cvbench.cli.stylize",
+        "apply a style network to images: cvbench stylize ckpt_path=P input=I output=DIR",
     ),
 }
 HYDRA_COMMANDS = ("train", "eval", "bench")

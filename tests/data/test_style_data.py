@@ -220,3 +220,9 @@ def test_textures_are_written_once_as_rgb_pngs(tmp_path) -> None:
     assert path.stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="unknown texture 'marble'"):
         textures("train", root=str(tmp_path), train=["marble"], val=[], test=[])
+
+
+def test_the_embedded_photos_are_styles_too(tmp_path) -> None:
+    split = textures("train", root=str(tmp_path), train=["photo_chelsea"], val=[], test=[])
+    assert split.name(0) == "photo_chelsea.png"
+    np.testing.assert_array_equal(split.load(0), skimage.data.chelsea())

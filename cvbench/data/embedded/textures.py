@@ -5,7 +5,8 @@ scikit-image's textures ``grass``, ``gravel`` and ``brick`` are gray, and a gray
 make every output gray (style losses match colour statistics too), so each is tinted by one
 fixed matplotlib colormap, chosen for a natural colour: grass ``YlGn_r`` (dark green shadows,
 yellow-green blades), gravel ``copper`` (brown stones), brick ``OrRd_r`` (red bricks, pale
-mortar). ``hubble_deep_field`` and ``colorwheel`` are colour already. Each is written once
+mortar). ``hubble_deep_field`` and ``colorwheel`` are colour already, and so are the embedded
+photos (``cvbench.data.embedded.photos``), styles as ``photo_<name>``. Each is written once
 as an RGB PNG to ``<root>/textures/<name>.png`` and read back as style image files
 (:class:`~cvbench.data.formats.style_images.StyleImages`), so training sees real files.
 """
@@ -19,6 +20,7 @@ import matplotlib
 import numpy as np
 import skimage.data
 
+from cvbench.data.embedded.photos import SOURCES as PHOTOS
 from cvbench.data.embedded.photos import split_names, write_png
 from cvbench.data.formats.style_images import StyleImages
 from cvbench.data.records import ImageRecords
@@ -40,6 +42,9 @@ SOURCES: dict[str, Callable[[], np.ndarray]] = {
     "brick": _tinted(skimage.data.brick, "OrRd_r"),  # 512x512
     "hubble_deep_field": skimage.data.hubble_deep_field,  # 872x1000, galaxies
     "colorwheel": skimage.data.colorwheel,  # 370x371
+    # The embedded photos serve as styles too: colours and textures of many kinds, which an
+    # arbitrary-style network (AdaIN) needs to meet unseen styles.
+    **{f"photo_{name}": source for name, source in PHOTOS.items()},
 }
 
 

@@ -37,7 +37,11 @@ def stored_run(ckpt_path: str | Path) -> tuple[DictConfig, dict]:
             written by ``cvbench train``.
     """
     path = Path(ckpt_path)
-    checkpoint = read_checkpoint(path)
+    return stored_config_of(read_checkpoint(path), path)
+
+
+def stored_config_of(checkpoint: dict, path: Path) -> tuple[DictConfig, dict]:
+    """:func:`stored_run` of a checkpoint already read (safely) from ``path``."""
     stored = checkpoint.get("cvbench")
     if stored is None:
         raise ValueError(

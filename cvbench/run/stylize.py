@@ -46,7 +46,7 @@ from cvbench.files import FILE_MODE
 from cvbench.models.gatys import GatysImage
 from cvbench.run.build import build_networks
 from cvbench.run.checkpoints import read_checkpoint
-from cvbench.run.evaluate import OWN_KEYS, stored_run
+from cvbench.run.evaluate import OWN_KEYS, stored_config_of
 from cvbench.run.stored_config import check_stored_config, trusted_targets
 from cvbench.tasks.base import SINGLE_NETWORK
 
@@ -84,9 +84,9 @@ def _run_directory(ckpt_path: Path) -> str:
     return str(ckpt_path.resolve().parent.parent)
 
 
-def _net_weights(ckpt_path: Path) -> dict[str, Tensor]:
+def _net_weights(checkpoint: dict, ckpt_path: Path) -> dict[str, Tensor]:
     """The ``net.*`` entries of the checkpoint's state_dict, prefix removed."""
-    state = read_checkpoint(ckpt_path).get("state_dict")
+    state = checkpoint.get("state_dict")
     prefix = f"{SINGLE_NETWORK}."
     weights = {
         k[len(prefix) :]: v
@@ -138,7 +138,8 @@ def load_style_network(
             (Gatys), or its weights do not fit.
     """
     path = Path(ckpt_path)
-    stored, _ = stored_run(path)
+    checkpoint = read_checkpoint(path)  # once: the config and the weights come from it
+    stored, _ = stored_config_of(checkpoint, path)
     cfg = _with_own_keys(stored, output_dir)
     trusted = trusted_targets(config_dirs)
     check_stored_config(cfg, ckpt_path=path, trusted=trusted, own_keys=OWN_KEYS)
@@ -157,7 +158,7 @@ def load_style_network(
             f"in the run directory {_run_directory(path)}"
         )
     net = build_networks(cfg)[SINGLE_NETWORK]
-    _load_weights(net, _net_weights(path), path)
+    _load_weights(net, _net_weights(checkpoint, path), path)
     return net.eval().requires_grad_(False), cfg
 
 

@@ -10,6 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+
+# Lightning adds a StreamHandler bound to the sys.stderr of the moment it is first imported.
+# Imported here, that is pytest's session-wide capture; imported first inside a test using
+# capsys, it would be that test's stream, closed afterwards, and every later Lightning log line
+# would print a "--- Logging error ---" traceback into other tests' stderr.
+import pytorch_lightning  # noqa: F401
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig

@@ -193,12 +193,12 @@ def markdown(tables: Sequence[Table]) -> str:
 
 
 def csv_text(tables: Sequence[Table]) -> str:
-    """All rows of all tables as one CSV: task, dataset, rank, experiment, model, variant, n,
+    """All rows of all tables as one CSV: task, dataset, judge, rank, experiment, model, variant, n,
     seeds, run ids, ``<metric>_mean`` / ``<metric>_std`` per metric of any table (blank where a
     table has no such column), the costs and the left-out counts of the row's table."""
     metrics = list(dict.fromkeys(c for t in tables for c in t.columns))
     statuses = sorted({s for t in tables for s in t.left_out})
-    fields = ["task", "dataset", "rank", "experiment", "model", "variant", "n", "seeds"]
+    fields = ["task", "dataset", "judge", "rank", "experiment", "model", "variant", "n", "seeds"]
     fields += ["run_ids", *(f"{m}_{s}" for m in metrics for s in ("mean", "std")), *COSTS]
     fields += [f"left_out_{s}" for s in statuses]
     buffer = io.StringIO()
@@ -209,6 +209,7 @@ def csv_text(tables: Sequence[Table]) -> str:
             out = {
                 "task": table.task,
                 "dataset": table.dataset or "",
+                "judge": table.judge or "",
                 "rank": rank,
                 "experiment": row.experiment,
                 "model": row.model or "",

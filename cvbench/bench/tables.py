@@ -1,6 +1,8 @@
-"""Leaderboard tables from the results store: one table per (task, dataset), one row per
+"""Leaderboard tables from the results store: one table per (task, dataset, judge), one row per
 (experiment, model, variant), each metric as the mean and sample standard deviation over the
-row's completed runs (its seeds).
+row's completed runs (its seeds). The judge is the network a task's metrics are computed with
+where the task names one (``task.judge`` in the run's resolved config: image synthesis's feature
+network), so that, e.g., FIDs under different feature networks never share a table.
 
 A row's *variant* is its command-line overrides other than the seed, the experiment, the model
 and the run-specific ones (paths, hydra, run name): two runs of one experiment with different
@@ -88,9 +90,10 @@ class Row:
 
 @dataclass
 class Table:
-    """The leaderboard of one (task, dataset): ``columns`` are metric keys, ``rows`` best
+    """The leaderboard of one (task, dataset, judge): ``columns`` are metric keys, ``rows`` best
     first, ``left_out`` counts the runs not in it by reason (``failed``, ``running``,
-    ``repeated``)."""
+    ``repeated``), ``judge`` names the network the metrics are computed with (None: the task
+    names none)."""
 
     task: str
     dataset: str | None
@@ -99,15 +102,19 @@ class Table:
     columns: list[str]
     rows: list[Row]
     left_out: dict[str, int] = field(default_factory=dict)
+    judge: str | None = None
 
     @property
     def title(self) -> str:
-        return f"{self.task} · {self.dataset or '-'}"
+        title = f"{self.task} · {self.dataset or '-'}"
+        return f"{title} · judged by {self.judge}" if self.judge else title
 
     @property
     def slug(self) -> str:
-        """An id made of letters, digits, ``-`` and ``_``: ``classification-digits``."""
-        return re.sub(r"[^A-Za-z0-9_]+", "-", f"{self.task}-{self.dataset or 'none'}").strip("-")
+        """An id made of letters, digits, ``-`` and ``_``: ``classification-digits``,
+        ``synthesis-digits-cnn_digits32_s0``."""
+        parts = [self.task, self.dataset or "none", *([self.judge] if self.judge else [])]
+        return re.sub(r"[^A-Za-z0-9_]+", "-", "-".join(parts)).strip("-")
 
 
 def number(value: Any) -> float | None:
@@ -240,8 +247,17 @@ def sort_key(row: Row, primary: str, direction: str) -> tuple[int, float, str, s
     return (0, mean if direction == "min" else -mean, row.label, row.model or "")
 
 
-def build_table(task: str, dataset: str | None, records: Sequence[RunRecord]) -> Table:
-    """The table of one (task, dataset) from all its ``records`` (any status)."""
+def judge_of(record: RunRecord) -> str | None:
+    """The network ``record``'s metrics are computed with, where its task names one
+    (``task.judge``), else None."""
+    judge = (record.config.get("task") or {}).get("judge")
+    return None if judge is None else str(judge)
+
+
+def build_table(
+    task: str, dataset: str | None, records: Sequence[RunRecord], judge: str | None = None
+) -> Table:
+    """The table of one (task, dataset, judge) from all its ``records`` (any status)."""
     completed = latest_per_config([r for r in records if r.status == "completed"])
     left_out = Counter(r.status for r in records if r.status != "completed")
     repeated = sum(r.status == "completed" for r in records) - len(completed)
@@ -257,13 +273,19 @@ def build_table(task: str, dataset: str | None, records: Sequence[RunRecord]) ->
     rows = [build_row(key, runs, columns) for key, runs in groups.items()]
     mark_distinct(rows)
     rows.sort(key=lambda row: sort_key(row, primary, direction))
-    return Table(task, dataset, primary, direction, columns, rows, dict(sorted(left_out.items())))
+    left = dict(sorted(left_out.items()))
+    return Table(task, dataset, primary, direction, columns, rows, left, judge)
 
 
 def build_tables(records: Iterable[RunRecord]) -> list[Table]:
-    """One :class:`Table` per (task, dataset) of ``records``, sorted by task then dataset."""
-    by_group: dict[tuple[str, str | None], list[RunRecord]] = {}
+    """One :class:`Table` per (task, dataset, judge) of ``records``, sorted by task, dataset,
+    judge."""
+    by_group: dict[tuple[str, str | None, str | None], list[RunRecord]] = {}
     for record in records:
-        by_group.setdefault((record.task or "-", record.dataset), []).append(record)
-    ordered = sorted(by_group, key=lambda k: (k[0], k[1] or ""))
-    return [build_table(task, dataset, by_group[(task, dataset)]) for task, dataset in ordered]
+        key = (record.task or "-", record.dataset, judge_of(record))
+        by_group.setdefault(key, []).append(record)
+    ordered = sorted(by_group, key=lambda k: (k[0], k[1] or "", k[2] or ""))
+    return [
+        build_table(task, data, by_group[(task, data, judge)], judge)
+        for task, data, judge in ordered
+    ]

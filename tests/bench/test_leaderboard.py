@@ -41,9 +41,12 @@ def add_run(store: ResultsStore, run_id: str, experiment: str, metrics: dict, *,
             status: str = "completed", task: str = "classification", dataset: str = "digits",
             model: str = "classification/small_cnn", seed: int = 0,
             overrides: tuple[str, ...] = (), config_hash: str | None = None,
-            **costs: float) -> None:  # fmt: skip
-    """Record one run the way ``cvbench train`` does: start, then end (unless running)."""
+            judge: str | None = None, **costs: float) -> None:  # fmt: skip
+    """Record one run the way ``cvbench train`` does: start, then end (unless running);
+    ``judge``: the network the task's metrics are computed with (``task.judge``)."""
     config = {"task": task_config(task), "data": {"name": dataset}, "seed": seed}
+    if judge is not None:
+        config["task"]["judge"] = judge
     monitor = config["task"]["monitor"].split("/", 1)[1]
     store.start(
         RunRecord(
@@ -161,6 +164,37 @@ def test_overrides_other_than_seed_make_separate_rows(store: ResultsStore) -> No
         (("optim.lr=0.1",), 2),
     ]
     assert "| 1 | `classification/a` `optim.lr=0.01` |" in leaderboard_text(store.runs())
+
+
+def test_runs_judged_by_different_networks_never_share_a_table(store: ResultsStore) -> None:
+    """An FID under one feature network is no number to rank against one under another: each
+    (task, dataset, judge) has its own table, named in its title and in the CSV."""
+    for run_id, experiment, judge, error in (
+        ("a0", "classification/a", "net_a", 5.0),
+        ("b0", "classification/b", "net_a", 4.0),
+        ("c0", "classification/c", "net_b", 1.0),
+    ):
+        add_run(store, run_id, experiment, {"test/top1_error": error}, judge=judge)
+    add_run(store, "d0", "classification/d", {"test/top1_error": 3.0})
+    tables_by_title = {t.title: t for t in build_tables(store.runs())}
+    assert sorted(tables_by_title) == [
+        "classification · digits",
+        "classification · digits · judged by net_a",
+        "classification · digits · judged by net_b",
+    ]
+    assert [
+        r.experiment for r in tables_by_title["classification · digits · judged by net_a"].rows
+    ] == [
+        "classification/b",
+        "classification/a",
+    ]
+    rows = list(csv.DictReader(io.StringIO(leaderboard_text(store.runs(), fmt="csv"))))
+    assert sorted((r["experiment"], r["judge"]) for r in rows) == [
+        ("classification/a", "net_a"),
+        ("classification/b", "net_a"),
+        ("classification/c", "net_b"),
+        ("classification/d", ""),
+    ]
 
 
 def test_overrides_every_row_of_an_experiment_shares_are_not_shown(store: ResultsStore) -> None:

@@ -99,15 +99,38 @@ class PairBatch(NamedTuple):
 
 
 class ImageBatch(NamedTuple):
-    """Images without labels (image synthesis: the real images a generator learns).
+    """Images a generator learns (image synthesis), with their class where the data has one
+    (class-conditional generation).
 
     Attributes:
         images: (B, 3, H, W) float in [0, 1].
+        labels: (B,) int64 class ids in ``[0, num_classes)``, or -1 for an unlabelled image.
         indices: (B,) int64 dataset indices.
     """
 
     images: Tensor
+    labels: Tensor
     indices: Tensor
+
+
+class TranslationBatch(NamedTuple):
+    """Aligned pairs of a source-domain and a target-domain image (paired image-to-image
+    translation: pix2pix's ``A`` -> ``B``).
+
+    Attributes:
+        source: (B, 3, H, W) float in [0, 1], domain A (for labels -> photo, the label map
+            rendered in its palette's colours).
+        target: (B, 3, H, W) float in [0, 1], domain B, aligned with ``source``.
+        index: (B,) int64 dataset indices.
+        label_map: (B, H, W) int64 class ids of ``source`` where the data knows them (a label
+            map rendered in colours: what a segmenter of domain B is scored against, the
+            FCN-score), else -1 everywhere.
+    """
+
+    source: Tensor
+    target: Tensor
+    index: Tensor
+    label_map: Tensor
 
 
 class StyleBatch(NamedTuple):

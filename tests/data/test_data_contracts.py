@@ -98,12 +98,66 @@ def _check_style(batch: batches.StyleBatch, dm, split: str) -> None:
         assert batch.content.shape[2:] == (dm.eval_size, dm.eval_size)
 
 
+def _check_unit_images(images: Tensor, size: int) -> None:
+    assert images.dtype == torch.float32 and images.shape[:2] == (size, 3)
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+
+
+def _check_images(batch: batches.ImageBatch, dm, split: str) -> None:
+    size = len(batch.indices)
+    _check_unit_images(batch.images, size)
+    assert batch.images.shape[2:] == (dm.image_size, dm.image_size)
+    labels = batch.labels
+    assert labels.dtype == torch.int64 and labels.shape == (size,)
+    if dm.num_classes is None:
+        assert (labels == -1).all()
+    else:
+        assert ((labels >= 0) & (labels < dm.num_classes)).all()
+        assert len(dm.class_names) == dm.num_classes
+    _check_indices(batch.indices, len(dm.split(split).records), size)
+    if split != "train":  # evaluation: in index order
+        assert batch.indices.tolist() == list(range(size))
+
+
+def _check_translation(batch: batches.TranslationBatch, dm, split: str) -> None:
+    size = len(batch.index)
+    for images in (batch.source, batch.target):
+        _check_unit_images(images, size)
+        assert images.shape[2:] == (dm.crop_size, dm.crop_size)
+    labels = batch.label_map
+    assert labels.dtype == torch.int64 and labels.shape == (size, dm.crop_size, dm.crop_size)
+    if dm.num_classes is None:
+        assert (labels == -1).all()
+    else:
+        assert ((labels >= -1) & (labels < dm.num_classes)).all() and (labels >= 0).any()
+    _check_indices(batch.index, len(dm.split(split).records), size)
+    if split != "train":
+        assert batch.index.tolist() == list(range(size))
+
+
+def _check_unpaired(batch: batches.UnpairedBatch, dm, split: str) -> None:
+    size = len(batch.indices_a)
+    for images in (batch.images_a, batch.images_b):
+        _check_unit_images(images, size)
+        assert images.shape[2:] == (dm.crop_size, dm.crop_size)
+    records = dm.split(split).records
+    _check_indices(batch.indices_a, len(records.a), size)
+    _check_indices(batch.indices_b, len(records.b), size)
+    if split != "train":  # evaluation: sample k is (k % nA, k % nB)
+        k = torch.arange(size)
+        assert batch.indices_a.tolist() == (k % len(records.a)).tolist()
+        assert batch.indices_b.tolist() == (k % len(records.b)).tolist()
+
+
 CHECKS: dict[type, Callable[..., None]] = {
     batches.ClassificationBatch: _check_classification,
     batches.DetectionBatch: _check_detection,
     batches.MaskBatch: _check_masks,
     batches.PairBatch: _check_pairs,
     batches.StyleBatch: _check_style,
+    batches.ImageBatch: _check_images,
+    batches.TranslationBatch: _check_translation,
+    batches.UnpairedBatch: _check_unpaired,
 }
 """What a valid batch of each type is; a contract may name only these types."""
 

@@ -208,7 +208,7 @@ def _image(
         if verts is None:
             continue
         (x0, y0), (x1, y1) = verts.min(0), verts.max(0)
-        mask = _raster(verts, size)
+        mask = raster(verts, size)
         rows = slice(max(int(y0) - 1, 0), math.ceil(y1) + 1)
         cols = slice(max(int(x0) - 1, 0), math.ceil(x1) + 1)
         _paint(rng, image[rows, cols], mask[rows, cols])
@@ -226,7 +226,7 @@ def _image(
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), annotations
 
 
-def _outline(name: str, side: float, theta: float, hole: float) -> np.ndarray:
+def outline(name: str, side: float, theta: float, hole: float) -> np.ndarray:
     """(N, 2) vertices centred on 0 of a shape of area about ``side ** 2``, rotated by theta."""
     if name in ("circle", "ring"):
         r = side / math.sqrt(math.pi * (1.0 - hole**2))
@@ -258,9 +258,9 @@ def _sample_object(rng: np.random.Generator, size: int, crowded: bool) -> tuple:
         bin_ -= 1  # e.g. no triangle is large at 128 px: a medium one instead
     low, high = SIZE_RANGES[bin_]
     side = float(rng.uniform(low, min(high, room / extent)))
-    verts = _outline(name, side, float(rng.uniform(0, 2 * math.pi)), hole)
+    verts = outline(name, side, float(rng.uniform(0, 2 * math.pi)), hole)
     if np.ptp(verts, axis=0).max() > room:  # fits upright only
-        verts = _outline(name, side, 0.0, hole)
+        verts = outline(name, side, 0.0, hole)
     return side, label, verts
 
 
@@ -301,7 +301,7 @@ def _place(
     return np.round(outline - low + corners[choice], 2)
 
 
-def _raster(verts: np.ndarray, size: int) -> np.ndarray:
+def raster(verts: np.ndarray, size: int) -> np.ndarray:
     """(size, size) bool: the polygon rasterized by pycocotools, i.e. COCO's mask of it."""
     rle = mask_utils.merge(mask_utils.frPyObjects([verts.ravel().tolist()], size, size))
     return mask_utils.decode(rle).astype(bool)
@@ -331,8 +331,8 @@ def _crowd_region(rng: np.random.Generator, image: np.ndarray) -> dict:
     union = np.zeros((size, size), dtype=bool)
     for _ in range(int(rng.integers(8, 16))):
         hole = 0.4 if CLASSES[label] == "ring" else 0.0
-        outline = _outline(CLASSES[label], rng.uniform(4.0, 7.0), rng.uniform(0, 6.3), hole)
-        mask = _raster(np.round(outline + corner + rng.uniform(0, span, 2), 2), size)
+        verts = outline(CLASSES[label], rng.uniform(4.0, 7.0), rng.uniform(0, 6.3), hole)
+        mask = raster(np.round(verts + corner + rng.uniform(0, span, 2), 2), size)
         _paint(rng, image, mask)
         union |= mask
     flat = union.ravel(order="F")  # COCO RLE: runs down the columns, starting with zeros

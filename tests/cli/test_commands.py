@@ -49,7 +49,8 @@ def test_top_level_help_lists_every_command(capsys, monkeypatch) -> None:
 def test_score_help_per_task(capsys, monkeypatch) -> None:
     _, out, _ = run(capsys, monkeypatch, "score", "--help")
     for task in tasks():
-        assert f"  cvbench score task={task} gt=PATH pred=PATH" in out
+        inputs = "real=PATH fake=PATH" if task == "fid" else "gt=PATH pred=PATH"
+        assert f"  cvbench score task={task} {inputs}" in out
     _, out, _ = run(capsys, monkeypatch, "score", "task=segmentation", "-h")
     assert out.startswith(
         "usage: cvbench score task=segmentation gt=PATH pred=PATH num_classes=INT"
@@ -109,4 +110,4 @@ def test_every_scorer_yaml_matches_its_documented_function(task: str) -> None:
 
 def test_score_tasks_are_the_config_group() -> None:
     assert tasks() == sorted(p.stem for p in (CONF_DIR / "score").glob("*.yaml"))
-    assert tasks() == ["classification", "detection", "restoration", "segmentation"]
+    assert tasks() == ["classification", "detection", "fid", "restoration", "segmentation"]

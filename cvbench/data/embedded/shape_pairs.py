@@ -27,9 +27,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -38,7 +35,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from cvbench.data.embedded.shapes import outline, raster
+from cvbench.data.embedded.shapes import outline, raster, write_atomically
 from cvbench.data.formats.paired_images import pix2pix_images
 from cvbench.data.formats.unpaired import cyclegan_folders
 from cvbench.data.records import PairedRecords, UnpairedRecords
@@ -138,21 +135,9 @@ def _params(num_images: Mapping[str, int], image_size: int, seed: int) -> dict:
 
 
 def _generate(folder: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` into a temporary folder, then rename it to ``folder`` (atomic)."""
-    if folder.is_dir():
-        return
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    log.info("generating %s", folder)
-    try:
-        write(tmp)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not folder.is_dir():
-                raise  # not another process that finished first
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """``write`` the dataset into ``folder`` unless it is there (atomic)."""
+    if not folder.is_dir():
+        write_atomically(folder, write)
 
 
 def _save(array: np.ndarray, path: Path) -> None:

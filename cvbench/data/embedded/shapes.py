@@ -27,7 +27,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
@@ -131,18 +131,14 @@ def _check(split: str, p: dict) -> None:
         )
 
 
-def _generate(folder: Path, params: dict) -> None:
-    """Write every split into a temporary folder, then rename it to ``folder`` (atomic)."""
+def write_atomically(folder: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` into a temporary folder beside ``folder``, then rename it to ``folder``
+    (atomic: a reader sees the whole dataset or none; another process finishing first wins)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    log.info("generating the shapes dataset %s into %s", params, folder)
+    log.info("generating %s", folder)
     try:
-        for split_index, split in enumerate(SPLITS):
-            if split in params["num_images"]:
-                coco = _write_split(tmp, split, split_index, params)
-                (tmp / "annotations").mkdir(exist_ok=True)
-                text = json.dumps(coco, separators=(",", ":"))
-                (tmp / "annotations" / f"instances_{split}.json").write_text(text)
+        write(tmp)
         try:
             os.rename(tmp, folder)
         except OSError:
@@ -150,6 +146,20 @@ def _generate(folder: Path, params: dict) -> None:
                 raise  # not another process that finished first
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _generate(folder: Path, params: dict) -> None:
+    """Write every split of the shapes dataset ``params`` into ``folder`` (atomic)."""
+
+    def write(tmp: Path) -> None:
+        for split_index, split in enumerate(SPLITS):
+            if split in params["num_images"]:
+                coco = _write_split(tmp, split, split_index, params)
+                (tmp / "annotations").mkdir(exist_ok=True)
+                text = json.dumps(coco, separators=(",", ":"))
+                (tmp / "annotations" / f"instances_{split}.json").write_text(text)
+
+    write_atomically(folder, write)
 
 
 def _write_split(tmp: Path, split: str, split_index: int, p: dict) -> dict:

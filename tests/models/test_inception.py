@@ -95,7 +95,7 @@ def test_a_file_holding_code_is_refused_without_running_it(tmp_path: Path, write
 
 
 def test_a_missing_file_is_one_line_naming_it_where_it_goes_and_the_url(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     missing = tmp_path / "nowhere" / WEIGHTS_NAME
     with pytest.raises(FileNotFoundError) as err:
@@ -103,15 +103,12 @@ def test_a_missing_file_is_one_line_naming_it_where_it_goes_and_the_url(
     message = str(err.value)
     assert "\n" not in message and message.startswith(f"{missing}: no such file; put the TF-")
     assert "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" in message
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        expected = tmp_path / "hub" / "checkpoints" / WEIGHTS_NAME
-        assert default_weights_path() == expected
-        with pytest.raises(FileNotFoundError, match=f"^{expected}: no such file;"):
-            TFInception()
-    finally:
-        torch.hub.set_dir(previous)
+    # TORCH_HOME, not torch.hub.set_dir: set_dir pins the folder for every later test
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    expected = tmp_path / "hub" / "checkpoints" / WEIGHTS_NAME
+    assert default_weights_path() == expected
+    with pytest.raises(FileNotFoundError, match=f"^{expected}: no such file;"):
+        TFInception()
 
 
 def test_a_state_dict_of_another_network_is_one_line(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Every subcommand reads Hydra's ``key=value`` override syntax and has ``--help`` / ``-h``:
 ``train``, ``eval`` and ``bench`` are Hydra apps; ``score``, ``leaderboard``, ``compare``,
-``reproduce`` and ``stylize`` declare their settings in ``cvbench.cli.options``.
+``reproduce``, ``stylize`` and ``sample`` declare their settings in ``cvbench.cli.options``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ COMMANDS = {
     "stylize": (
         "cvbench.cli.stylize",
         "apply a style network to images: cvbench stylize ckpt_path=P input=I output=DIR",
+    ),
+    "sample": (
+        "cvbench.cli.sample",
+        "generate or translate images: cvbench sample ckpt_path=P num=N output=DIR [input=DIR]",
     ),
 }
 HYDRA_COMMANDS = ("train", "eval", "bench")

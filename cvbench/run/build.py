@@ -49,7 +49,11 @@ def build_networks(cfg: DictConfig) -> dict[str, Any]:
     a ``_target_``), else one per entry of ``cfg.model`` (``generator``, ``discriminator``)."""
     if TARGET_KEY in cfg.model:
         return {SINGLE_NETWORK: build_model(cfg)}
-    return {str(name): build_component(node) for name, node in cfg.model.items()}
+    return {
+        str(name): build_component(node)
+        for name, node in cfg.model.items()
+        if name != CONTRACT_KEY  # the mapping's description for its contract test
+    }
 
 
 def _per_network(node: DictConfig | None, shared: bool, key: str, names: list[str]) -> dict:

@@ -33,6 +33,8 @@ OUTPUTS = {
     "image": "test_image_model_contract: (B, C, H, W) images of contract.output_shape",
     "localization": "test_localizer_contract: logits (B, K) and boxes (B, 4) in [0, 1]",
     "stylized": "test_stylizer_contract: (B, 3, H, W) images from content and style images",
+    "translator": "test_translator_contract (tests/models/test_translation_contracts.py): "
+    "generator* (B, 3, H, W) -> same shape in [0, 1], discriminator* patch logits (B, 1, h, w)",
 }
 
 

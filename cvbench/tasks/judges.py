@@ -3,27 +3,33 @@ on data where the standard TF-Inception is not available (the embedded sets), an
 for the FCN-score.
 
 A judge's weights are a function of its recipe (its config and seed) and the data, so they
-are trained once and cached at ``${paths.data_dir}/judges/<name>.pt`` (:func:`cached_judge`):
-every run on the same data with the same judge name is scored by the very same network, and
-the file's sha256 goes into the judge's protocol string. The name therefore has to name the
-data and the recipe (``cnn_digits32_s0``): a different recipe needs a different name.
+are trained once and cached (:func:`prepare_cached`) at
+``${paths.data_dir}/judges/<name>-<data>.pt``, where ``<data>`` is the train split's
+fingerprint (:func:`data_fingerprint`: its length and its first and last items): a run on a
+cut-down or different train split trains and caches a judge of its own under another file
+name, and never scores with, nor overwrites, the one of the full split. Every run on the same
+data with the same judge name is scored by the very same network, and the file's sha256 goes
+into the judge's protocol string. The name therefore has to name the recipe
+(``cnn_digits32_s0``): a different recipe needs a different name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,43 @@ def sha256_prefix(path: str | Path, length: int = 12) -> str:
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()[:length]
+
+
+def _feed(digest: Any, item: Any) -> None:
+    """Hash the arrays and numbers of a dataset item (tensors, arrays, images, mappings,
+    sequences, dataclasses), in order."""
+    if isinstance(item, Tensor):
+        item = item.detach().cpu().numpy()
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        item = [getattr(item, field.name) for field in dataclasses.fields(item)]
+    if isinstance(item, Mapping):
+        for key in sorted(item, key=str):
+            digest.update(str(key).encode())
+            _feed(digest, item[key])
+    elif isinstance(item, (list, tuple)):
+        for part in item:
+            _feed(digest, part)
+    elif isinstance(item, (str, bytes, int, float, bool)) or item is None:
+        digest.update(repr(item).encode())
+    else:  # arrays and PIL images
+        array = np.ascontiguousarray(np.asarray(item))
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+
+
+def data_fingerprint(dataset: Dataset, length: int = 8) -> str:
+    """``length`` hex digits of the sha256 of ``dataset``'s size and its first and last items.
+
+    Cheap (two items are read) and enough to tell the embedded train split from a cut-down one
+    (``data.*`` overrides of a tiny test run) or another dataset; it is not a content hash of
+    every image.
+    """
+    digest = hashlib.sha256()
+    size = len(dataset)  # type: ignore[arg-type]
+    digest.update(str(size).encode())
+    for index in sorted({0, size - 1}) if size else ():
+        _feed(digest, dataset[index])
     return digest.hexdigest()[:length]
 
 
@@ -156,14 +199,37 @@ def _loader(
     )
 
 
-def prepare_judge(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
-    """Train or load a judge that has a ``cache_path`` (``FeatureCNN``) on the run's data, and
-    record its test accuracy in its protocol; any other judge (TF-Inception) is left as it is.
+def cache_file(cache_path: str | Path, train: Dataset) -> Path:
+    """The judge's cache file for this train split: ``<stem>-<fingerprint><suffix>`` next to
+    the configured ``cache_path``."""
+    path = Path(cache_path)
+    return path.with_name(f"{path.stem}-{data_fingerprint(train)}{path.suffix}")
+
+
+def prepare_cached(
+    judge: nn.Module, trainer: pl.Trainer, fit: Callable[[nn.Module], Any]
+) -> nn.Module:
+    """Train (by ``fit``) or load a judge that has a ``cache_path``, for the run's train split
+    (:func:`cache_file`); a judge without one (TF-Inception, a placeholder) is only frozen.
 
     The process of rank 0 trains and caches it, the others wait and then read the cache.
     """
-    path = getattr(judge, "cache_path", None)
-    if not path:
+    if not getattr(judge, "cache_path", None):
+        return judge.requires_grad_(False).eval()
+    path = cache_file(judge.cache_path, trainer.datamodule.split("train"))
+    if trainer.global_rank == 0:
+        cached_judge(judge, path, fit)
+    trainer.strategy.barrier("cvbench_judge")  # the others read what rank 0 wrote
+    if trainer.global_rank != 0:
+        cached_judge(judge, path, fit)
+    return judge
+
+
+def prepare_judge(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
+    """Train or load a judge that has a ``cache_path`` (``FeatureCNN``) as a classifier of the
+    run's train split, and record its test accuracy in its protocol; any other judge
+    (TF-Inception) is left as it is."""
+    if not getattr(judge, "cache_path", None):
         return judge.requires_grad_(False).eval()
     datamodule = trainer.datamodule
     seed, size = int(judge.train_seed), int(judge.train_batch_size)
@@ -172,11 +238,7 @@ def prepare_judge(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
         loader = _loader(datamodule, "train", batch_size=size, shuffle=True, seed=seed)
         fit_classifier(net, loader, epochs=judge.train_epochs, lr=judge.train_lr, seed=seed)
 
-    if trainer.global_rank == 0:
-        cached_judge(judge, path, fit)
-    trainer.strategy.barrier("cvbench_judge")  # the others read what rank 0 wrote
-    if trainer.global_rank != 0:
-        cached_judge(judge, path, fit)
+    prepare_cached(judge, trainer, fit)
     if "test accuracy" not in judge.protocol:
         score = accuracy(judge, _loader(datamodule, "test", batch_size=size, shuffle=False, seed=0))
         if score is not None:

@@ -1,5 +1,5 @@
 """The judges of the image-to-image translation tasks, trained by cvbench on the run's train
-split and cached (:func:`cvbench.tasks.judges.cached_judge`):
+split and cached (:func:`cvbench.tasks.judges.prepare_cached`):
 
 - pix2pix: a segmenter of the target domain (:class:`~cvbench.models.segmenter_judge.
   SegmenterJudge`) trained on the train split's (target image, label map) pairs with
@@ -15,8 +15,7 @@ The process of rank 0 trains and caches a judge; the others wait, then read the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytorch_lightning as pl
@@ -25,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cvbench.data.batches import ImageBatch, TranslationBatch, UnpairedBatch
-from cvbench.tasks.judges import accuracy, cached_judge, fit_classifier
+from cvbench.tasks.judges import accuracy, fit_classifier, prepare_cached
 
 
 def _loader(datamodule: Any, split: str, *, shuffle: bool, seed: int) -> DataLoader:
@@ -99,20 +98,6 @@ class DomainBatches:
             )
 
 
-def prepare(judge: nn.Module, trainer: pl.Trainer, fit: Callable[[nn.Module], None]) -> nn.Module:
-    """Train (rank 0, once: cached at ``judge.cache_path``) or load ``judge``; a judge without
-    ``cache_path`` (TF-Inception, an untrained placeholder) is only frozen."""
-    path = getattr(judge, "cache_path", None)
-    if not path:
-        return judge.requires_grad_(False).eval()
-    if trainer.global_rank == 0 and not Path(path).exists():
-        cached_judge(judge, path, fit)
-    trainer.strategy.barrier("cvbench_translation_judge")
-    if "sha256" not in judge.protocol:
-        cached_judge(judge, path, fit)
-    return judge
-
-
 def prepare_segmenter(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
     """The pix2pix judge: a segmenter trained on the train split's (target, label map).
 
@@ -132,7 +117,7 @@ def prepare_segmenter(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
         loader = _loader(datamodule, "train", shuffle=True, seed=seed)
         fit_segmenter(net, loader, epochs=net.train_epochs, lr=net.train_lr, seed=seed)
 
-    return prepare(judge, trainer, fit)
+    return prepare_cached(judge, trainer, fit)
 
 
 def prepare_domain_classifier(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
@@ -145,7 +130,7 @@ def prepare_domain_classifier(judge: nn.Module, trainer: pl.Trainer) -> nn.Modul
         loader = DomainBatches(_loader(datamodule, "train", shuffle=True, seed=seed))
         fit_classifier(net, loader, epochs=net.train_epochs, lr=net.train_lr, seed=seed)
 
-    prepare(judge, trainer, fit)
+    prepare_cached(judge, trainer, fit)
     if getattr(judge, "cache_path", None) and "test accuracy" not in judge.protocol:
         test = DomainBatches(_loader(datamodule, "test", shuffle=False, seed=seed))
         score = accuracy(judge, test)

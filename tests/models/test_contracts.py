@@ -33,6 +33,10 @@ OUTPUTS = {
     "image": "test_image_model_contract: (B, C, H, W) images of contract.output_shape",
     "localization": "test_localizer_contract: logits (B, K) and boxes (B, 4) in [0, 1]",
     "stylized": "test_stylizer_contract: (B, 3, H, W) images from content and style images",
+    "gan": "test_gan_contract (tests/models/test_synthesis_contracts.py): generator (B, nz) "
+    "-> (B, 3, H, W) in [0, 1], discriminator -> (B,) logits",
+    "denoiser": "test_denoiser_contract (tests/models/test_ddpm.py): predicted noise "
+    "(B, C, H, W) from noisy images, timesteps (and labels)",
     "translator": "test_translator_contract (tests/models/test_translation_contracts.py): "
     "generator* (B, 3, H, W) -> same shape in [0, 1], discriminator* patch logits (B, 1, h, w)",
 }

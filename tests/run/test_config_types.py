@@ -18,16 +18,18 @@ from cvbench.run.config_types import ConfigTypeError, check_config_types, descri
 
 # Each model with the data config of its contract and the task of its folder (model/instance/
 # is task=instance_segmentation).
-MODEL_DATA = {
-    m: OmegaConf.load(CONF / "model" / f"{m}.yaml").contract.data for m in options("model")
-}
+CONTRACTS = {m: OmegaConf.load(CONF / "model" / f"{m}.yaml").contract for m in options("model")}
+MODEL_DATA = {m: contract.data for m, contract in CONTRACTS.items()}
 TASKS = options("task")
 
 
 def model_run(model: str) -> list[str]:
-    """The overrides that compose a run of ``model``."""
+    """The overrides that compose a run of ``model``: the task its contract names, else the
+    one task of its folder."""
     folder = model.split("/")[0]
-    (task,) = [t for t in TASKS if t.startswith(folder)]
+    task = CONTRACTS[model].get("task")
+    if task is None:
+        (task,) = [t for t in TASKS if t.startswith(folder)]
     return [f"task={task}", f"data={MODEL_DATA[model]}", f"model={model}"]
 
 

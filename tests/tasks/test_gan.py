@@ -20,7 +20,7 @@ from cvbench.run.build import build_datamodule, build_task
 from cvbench.run.checkpoints import read_checkpoint
 from cvbench.run.train import run_train
 from cvbench.tasks.generation import FROZEN, sample_noise, sample_seed
-from cvbench.tasks.judges import cached_judge, sha256_prefix
+from cvbench.tasks.judges import cache_file, cached_judge, data_fingerprint, sha256_prefix
 
 
 def test_sample_noise_depends_on_seed_and_index_only() -> None:
@@ -67,7 +67,10 @@ def test_dcgan_trains_reports_and_scores_the_untrained_baseline(make_cfg) -> Non
         assert f"test/{key}" not in metrics  # not an FID: never under the plain names
     assert metrics["test/num_real"] == metrics["test/num_fake"] == 32
     assert metrics[f"test/fid@{JUDGE}"] > 0 and metrics[f"val/fid@{JUDGE}"] > 0
-    judge_file = Path(cfg.paths.data_dir) / "judges" / f"{JUDGE}.pt"
+    datamodule = build_datamodule(cfg)
+    judge_file = cache_file(cfg.task.module.judge.cache_path, datamodule.split("train"))
+    assert judge_file.parent == Path(cfg.paths.data_dir) / "judges"
+    assert judge_file.name == f"{JUDGE}-{data_fingerprint(datamodule.split('train'))}.pt"
     protocol = metrics["test/fid_protocol"]
     assert f"sha256 {sha256_prefix(judge_file)}" in protocol and "test accuracy" in protocol
     assert "digits test split" in protocol and "32 counted; generated: 32 samples" in protocol
@@ -82,7 +85,6 @@ def test_dcgan_trains_reports_and_scores_the_untrained_baseline(make_cfg) -> Non
     # The baseline recomputed here in one batch of the 32 test images (the run: two of 16).
     task = build_task(cfg)
     task.load_state_dict(ckpt["state_dict"])
-    datamodule = build_datamodule(cfg)
     real = torch.stack([datamodule.split("test")[i][0] for i in range(32)])
     task.judge = cached_judge(task.judge, judge_file, fit=None)
     metric = GenerativeMetric(network=JUDGE, feature_dim=8)
@@ -142,6 +144,25 @@ def test_stabilisers_class_conditional_dcgan_and_logged_grids(
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     (records,) = offline.glob("run-*.wandb")
     assert b"val/samples" in records.read_bytes()
+
+
+def test_the_judge_cache_is_named_by_the_train_split(make_cfg) -> None:
+    """The digits train split, a cut-down one (a tiny test run's data) and the same split
+    composed again: only the cut-down one gets another judge file."""
+    full = build_datamodule(make_cfg("experiment=synthesis/dcgan_digits")).split("train")
+    again = build_datamodule(make_cfg("experiment=synthesis/dcgan_digits")).split("train")
+    smaller = build_datamodule(
+        make_cfg("experiment=synthesis/dcgan_digits", "data.records.test_fraction=0.5")
+    ).split("train")
+    assert len(smaller) < len(full)
+    assert data_fingerprint(full) == data_fingerprint(again)
+    assert data_fingerprint(smaller) != data_fingerprint(full)
+    path = "/data/judges/cnn_digits32_s0.pt"
+    assert cache_file(path, full) != cache_file(path, smaller)
+    assert cache_file(path, full).name.startswith("cnn_digits32_s0-")
+    # a dataset of other items with the same length: another fingerprint
+    swapped = [full[i] for i in reversed(range(len(full)))]
+    assert data_fingerprint(swapped) != data_fingerprint(full)
 
 
 def test_cached_judge_file_depends_on_the_weights_only(tmp_path: Path) -> None:

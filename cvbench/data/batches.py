@@ -173,18 +173,49 @@ class TextBatch(NamedTuple):
     """Text images with their transcriptions (OCR, CTC-trained recognizers).
 
     Attributes:
-        images: (B, C, H, W) float: crops resized to one height and padded to one width.
+        images: (B, C, H, W) float in [0, 1]: crops resized to one height (aspect ratio kept,
+            the width capped) and padded on the right to the batch's widest.
+        widths: (B,) int64 width in pixels of each crop before padding.
         texts: B transcriptions, as annotated (what accuracy and edit distance score).
-        targets: (B, L) int64 character codes in 1..V, padded with 0 (the CTC blank) after
-            each text's length; L is the batch's longest length.
+        targets: (B, L) int64 character codes in 1..V of the charset, padded with 0 (the CTC
+            blank) after each text's length; L is the batch's longest length (at least 1).
         lengths: (B,) int64 number of codes of each text.
+        names: B image names (a file name or an LMDB key: what a predictions file's lines
+            start with).
         indices: (B,) int64 dataset indices.
     """
 
     images: Tensor
+    widths: Tensor
     texts: list[str]
     targets: Tensor
     lengths: Tensor
+    names: list[str]
+    indices: Tensor
+
+
+class TextDetectionBatch(NamedTuple):
+    """Images with text regions (ICDAR 2015: quadrilaterals, "###" for "don't care").
+
+    Attributes:
+        images: (B, 3, H, W) float in [0, 1], every image resized (and padded) to one size.
+        polygons: B tensors (N_i, 4, 2) float32 xy pixels of the resized image, clockwise from
+            the top-left corner as annotated.
+        ignore: B tensors (N_i,) bool: True for a "don't care" region (transcription "###").
+        texts: B lists of N_i transcriptions.
+        scales: (B, 2) float32 (sx, sy): resized = original x scale (to write result files in
+            the original image's pixels).
+        names: B image names (file stems, e.g. ``img_12``: ICDAR's result file is
+            ``res_img_12.txt``).
+        indices: (B,) int64 dataset indices.
+    """
+
+    images: Tensor
+    polygons: list[Tensor]
+    ignore: list[Tensor]
+    texts: list[list[str]]
+    scales: Tensor
+    names: list[str]
     indices: Tensor
 
 

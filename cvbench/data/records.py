@@ -14,7 +14,8 @@ with transforms and the sample index and batches it as the family's batch type
 - image synthesis: :class:`ImageRecords` -> ``ImageBatch``;
 - style transfer: two :class:`ImageRecords`, content and style -> ``StyleBatch``;
 - unpaired images (two domains): :class:`UnpairedRecords` -> ``UnpairedBatch``;
-- text (OCR): :class:`TextRecords` -> ``TextBatch``;
+- text recognition (OCR): :class:`TextRecords` -> ``TextBatch``;
+- text detection: :class:`TextDetectionRecords` -> ``TextDetectionBatch``;
 - faces: :class:`FaceRecords` -> ``FaceBatch``.
 
 Every ``source(i)`` names where record ``i`` comes from (a file, or a file and a record), for
@@ -175,6 +176,33 @@ class TextRecords(Protocol):
 
     def text(self, index: int) -> str:
         """Its transcription (unicode, as annotated)."""
+        ...
+
+    def name(self, index: int) -> str:
+        """Its name in a predictions file: the image's path as the annotation file gives it
+        (``word_1.png``), or its LMDB key (``image-000000001``)."""
+        ...
+
+    def source(self, index: int) -> str: ...
+
+
+@runtime_checkable
+class TextDetectionRecords(Protocol):
+    """One split of scene images with text regions (ICDAR 2015 detection)."""
+
+    def __len__(self) -> int: ...
+
+    def load(self, index: int) -> np.ndarray:
+        """Image ``index`` as (H, W, 3) uint8 RGB."""
+        ...
+
+    def regions(self, index: int) -> dict[str, Any]:
+        """Its text regions: ``polygons`` (N, 4, 2) float32 xy pixels, ``ignore`` (N,) bool
+        (transcription ``###``: "don't care") and ``texts`` (N transcriptions)."""
+        ...
+
+    def name(self, index: int) -> str:
+        """The image's file stem (``img_12``: its ground truth is ``gt_img_12.txt``)."""
         ...
 
     def source(self, index: int) -> str: ...

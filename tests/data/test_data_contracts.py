@@ -149,6 +149,42 @@ def _check_unpaired(batch: batches.UnpairedBatch, dm, split: str) -> None:
         assert batch.indices_b.tolist() == (k % len(records.b)).tolist()
 
 
+def _check_text(batch: batches.TextBatch, dm, split: str) -> None:
+    size = len(batch.indices)
+    images = batch.images
+    assert images.dtype == torch.float32 and images.ndim == 4 and len(images) == size
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    assert batch.widths.dtype == torch.int64 and batch.widths.shape == (size,)
+    assert (batch.widths >= 1).all() and int(batch.widths.max()) == images.shape[3]
+    assert len(batch.texts) == len(batch.names) == size
+    lengths, targets = batch.lengths, batch.targets
+    assert targets.dtype == lengths.dtype == torch.int64 and targets.shape[0] == size
+    for text, row, length in zip(batch.texts, targets, lengths.tolist(), strict=True):
+        assert dm.charset.decode(row[:length].tolist()) == text  # codes 1..V, then 0 (blank)
+        assert (row[:length] >= 1).all() and (row[length:] == 0).all()
+    _check_indices(batch.indices, len(dm.split(split).records), size)
+    if split != "train":
+        assert batch.indices.tolist() == list(range(size))
+
+
+def _check_text_detection(batch: batches.TextDetectionBatch, dm, split: str) -> None:
+    size = len(batch.indices)
+    _check_unit_images(batch.images, size)
+    assert len(batch.polygons) == len(batch.ignore) == len(batch.texts) == len(batch.names) == size
+    height, width = batch.images.shape[2:]
+    for polygons, ignore, texts in zip(batch.polygons, batch.ignore, batch.texts, strict=True):
+        assert polygons.dtype == torch.float32 and polygons.shape[1:] == (4, 2)
+        assert ignore.dtype == torch.bool and ignore.shape == (len(polygons),) == (len(texts),)
+        assert [t == "###" for t in texts] == ignore.tolist()
+        if split != "train":  # evaluation: nothing is cropped away
+            assert (polygons[..., 0] >= -1).all() and (polygons[..., 0] <= width + 1).all()
+            assert (polygons[..., 1] >= -1).all() and (polygons[..., 1] <= height + 1).all()
+    assert batch.scales.dtype == torch.float32 and batch.scales.shape == (size, 2)
+    _check_indices(batch.indices, len(dm.split(split).records), size)
+    if split != "train":
+        assert batch.indices.tolist() == list(range(size))
+
+
 CHECKS: dict[type, Callable[..., None]] = {
     batches.ClassificationBatch: _check_classification,
     batches.DetectionBatch: _check_detection,
@@ -158,6 +194,8 @@ CHECKS: dict[type, Callable[..., None]] = {
     batches.ImageBatch: _check_images,
     batches.TranslationBatch: _check_translation,
     batches.UnpairedBatch: _check_unpaired,
+    batches.TextBatch: _check_text,
+    batches.TextDetectionBatch: _check_text_detection,
 }
 """What a valid batch of each type is; a contract may name only these types."""
 

@@ -17,6 +17,7 @@ import io
 import pickle
 import re
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -49,8 +50,8 @@ def read_weights(path: Path) -> tuple[dict[str, Tensor], str]:
         raise FileNotFoundError(
             f"{path}: no such file; put the TF-Inception weights of FID/KID/IS there "
             f"({WEIGHTS_FILE}, which torch-fidelity downloads from {URL_INCEPTION_V3}; cvbench "
-            "never downloads it) or name the file with judge.weights_path=FILE (cvbench score: "
-            f"features=FILE); the default is {default_weights_path()}"
+            "never downloads it) or name the file with task.module.judge.weights_path=FILE "
+            f"(cvbench score: features=FILE); the default is {default_weights_path()}"
         )
     data = path.read_bytes()
     try:
@@ -81,6 +82,8 @@ class TFInception(nn.Module):
     Args:
         weights_path: torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth``; None:
             :func:`default_weights_path`.
+        name: the judge's name, the same as every judge config has one (the metric keys of
+            this network are the plain ``fid``, ``kid_mean``, ...); only ``inception_v3_tf``.
 
     Raises:
         FileNotFoundError: the file is missing (one line: the file, where it goes, its URL).
@@ -91,8 +94,12 @@ class TFInception(nn.Module):
     feature_dim = 2048
     num_logits = 1008
 
-    def __init__(self, weights_path: str | None = None) -> None:
+    def __init__(
+        self, weights_path: str | None = None, name: Literal["inception_v3_tf"] = "inception_v3_tf"
+    ) -> None:
         super().__init__()
+        if name != self.name:
+            raise ValueError(f"TFInception: name={name!r}; the TF-Inception is {self.name!r}")
         path = Path(weights_path).expanduser() if weights_path else default_weights_path()
         state, sha256 = read_weights(path)
         # torch-fidelity's constructor has one way in for weights: torch.load(path_or_buffer,

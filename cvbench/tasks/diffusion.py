@@ -171,6 +171,15 @@ class DiffusionTask(GenerationTask):
 
     # --- sampling ------------------------------------------------------------------------------
 
+    def sampling_protocol(self) -> str:
+        """The evaluation sampler, its steps (as run) and the weights sampled."""
+        weights = "the trained weights" if self.net_ema is None else "EMA of the weights"
+        eta = f", eta {self.eta}" if self.eval_sampler == "ddim" else ""
+        return (
+            f"{self.eval_sampler} sampler, {self._steps(None)} of {self.schedule['num_timesteps']}"
+            f" steps{eta}, {weights}"
+        )
+
     def _steps(self, steps: int | None) -> int:
         """``steps`` (default: ``eval_steps``), at most ``FAST_DEV_RUN_STEPS`` in a fast dev run."""
         steps = self.eval_steps if steps is None else int(steps)

@@ -71,6 +71,7 @@ class GANTask(GenerationTask):
         self.num_classes = int(getattr(self.generator, "num_classes", 0))
         self.nz = int(self.generator.nz)
         self.generator_ema = None
+        self.ema_decay = ema_decay
         if ema_decay is not None:
             self.generator_ema = AveragedModel(
                 self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True
@@ -79,6 +80,12 @@ class GANTask(GenerationTask):
     def sampling_network(self) -> nn.Module:
         """The EMA of the generator when kept, else the generator."""
         return self.generator if self.generator_ema is None else self.generator_ema.module
+
+    def sampling_protocol(self) -> str:
+        """The evaluated generator: the trained weights or their EMA."""
+        if self.generator_ema is None:
+            return "the trained weights"
+        return f"EMA of the weights (decay {self.ema_decay})"
 
     def generate_from(
         self, net: nn.Module, indices: Tensor, labels: Tensor | None, seed: int, **options: Any

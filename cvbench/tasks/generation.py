@@ -278,11 +278,16 @@ class GenerationTask(TaskModule):
         values[f"{stage}/fid_protocol"] = (
             f"real: {real}, {_count(num_real)} counted; generated: {_count(num_fake)} "
             f"samples ({self.samples_per_image} per real image, noise seeded by eval seed "
-            f"{self.eval_seed} and sample index); judge: {self.judge.protocol}"
-            + (f"; {metric_protocol}" if metric_protocol else "")
+            f"{self.eval_seed} and sample index); generator: {self.sampling_protocol()}; "
+            f"judge: {self.judge.protocol}" + (f"; {metric_protocol}" if metric_protocol else "")
         )
         values[f"{stage}/judge"] = self.judge.name
         return values
+
+    def sampling_protocol(self) -> str:
+        """How the evaluated samples are drawn (one phrase for ``fid_protocol``); tasks with
+        samplers or weight averages say which."""
+        return "the trained weights"
 
     # --- samples ---------------------------------------------------------------------------------
 

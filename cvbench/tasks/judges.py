@@ -228,10 +228,21 @@ def prepare_cached(
 def prepare_judge(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
     """Train or load a judge that has a ``cache_path`` (``FeatureCNN``) as a classifier of the
     run's train split, and record its test accuracy in its protocol; any other judge
-    (TF-Inception) is left as it is."""
+    (TF-Inception) is left as it is.
+
+    Raises:
+        ValueError: the data has no class labels to train it on (an unlabelled image folder).
+    """
     if not getattr(judge, "cache_path", None):
         return judge.requires_grad_(False).eval()
     datamodule = trainer.datamodule
+    if getattr(datamodule, "num_classes", None) is None:
+        raise ValueError(
+            f"task.module.judge: {judge.name} is trained as a classifier of the train split's "
+            f"class labels, but data {getattr(datamodule, 'name', '')!r} has none; give the "
+            "images class subfolders and data.num_classes, or judge with the TF-Inception "
+            "(judge@task.module.judge=inception_v3_tf and its weights file)"
+        )
     seed, size = int(judge.train_seed), int(judge.train_batch_size)
 
     def fit(net: nn.Module) -> None:

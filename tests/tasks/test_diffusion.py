@@ -102,6 +102,7 @@ def test_training_keeps_an_ema_that_checkpoints_hold(make_cfg, tmp_path) -> None
     ema, net = task.net_ema.module.state_dict(), task.net.state_dict()
     assert any(not torch.equal(ema[k], net[k]) for k in net)
     assert task.sampling_network() is task.net_ema.module
+    assert task.sampling_protocol() == "ddpm sampler, 4 of 1000 steps, EMA of the weights"
     path = tmp_path / "last.ckpt"
     trainer.save_checkpoint(path)
     state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]

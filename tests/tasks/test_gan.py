@@ -12,6 +12,7 @@ import pytest
 import torch
 import wandb
 from fakes_generation import JUDGE, TINY_GAN
+from fakes_translation import write_image_folder
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -74,6 +75,7 @@ def test_dcgan_trains_reports_and_scores_the_untrained_baseline(make_cfg) -> Non
     protocol = metrics["test/fid_protocol"]
     assert f"sha256 {sha256_prefix(judge_file)}" in protocol and "test accuracy" in protocol
     assert "digits test split" in protocol and "32 counted; generated: 32 samples" in protocol
+    assert "generator: EMA of the weights (decay " in protocol  # TINY_GAN keeps an EMA
     assert (run_dir / "samples" / "epoch_000.png").is_file()
     with Image.open(run_dir / "samples.png") as grid:  # 4 samples of 32 px, 2 per row
         assert grid.size == (2 + 2 * 34, 2 + 2 * 34)
@@ -163,6 +165,23 @@ def test_the_judge_cache_is_named_by_the_train_split(make_cfg) -> None:
     # a dataset of other items with the same length: another fingerprint
     swapped = [full[i] for i in reversed(range(len(full)))]
     assert data_fingerprint(swapped) != data_fingerprint(full)
+
+
+def test_a_classifier_judge_on_unlabelled_images_is_refused(make_cfg) -> None:
+    """An unlabelled image folder gives the digits judge no classes to learn: refused before
+    training, naming the key and the ways out (the judge would otherwise score noise)."""
+    cfg = make_cfg(*TINY_GAN, "data=synthesis/image_folder", "data.image_size=32")
+    for split in ("train", "val", "test"):
+        write_image_folder(Path(cfg.paths.data_dir) / "images", 4, split=split, size=(32, 32))
+    cfg = make_cfg(
+        *TINY_GAN,
+        "data=synthesis/image_folder",
+        "data.image_size=32",
+        f"data.records.root={Path(cfg.paths.data_dir) / 'images'}",
+    )
+    with pytest.raises(ValueError, match=r"^task.module.judge: cnn_digits32_s0 .* has none;"):
+        run_train(cfg)
+    assert not list((Path(cfg.paths.data_dir) / "judges").glob("*.pt"))
 
 
 def test_cached_judge_file_depends_on_the_weights_only(tmp_path: Path) -> None:

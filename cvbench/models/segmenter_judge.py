@@ -23,7 +23,8 @@ class SegmenterJudge(nn.Module):
 
     Args:
         name: the judge's name in metric keys (``fid@<name>``); must name its data and recipe.
-        num_classes: K, the segmentation classes.
+        num_classes: K, the segmentation classes (the data's ``num_classes``; None, data
+            without label maps, is refused: such a run has no FCN-score).
         base_channels: width of the U-Net's first stage.
         depth: its poolings; the features are ``base_channels * 2**depth`` wide.
         cache_path: where its trained weights are cached (None: used as built).
@@ -36,7 +37,7 @@ class SegmenterJudge(nn.Module):
         self,
         *,
         name: str,
-        num_classes: int,
+        num_classes: int | None,
         base_channels: int = 16,
         depth: int = 3,
         cache_path: str | None = None,
@@ -45,6 +46,13 @@ class SegmenterJudge(nn.Module):
         train_seed: int = 0,
     ) -> None:
         super().__init__()
+        if num_classes is None:
+            raise ValueError(
+                f"task.module.judge: {name} is a segmenter of the sources' label maps, but the "
+                "data has none (data.num_classes=null): give data.palette or "
+                "data.records.labels_dir with data.num_classes, or score PSNR / SSIM only with "
+                "task.module.judge=null"
+            )
         self.name = name
         self.num_classes = num_classes
         self.feature_dim, self.num_logits = base_channels * 2**depth, 0

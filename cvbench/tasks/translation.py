@@ -193,7 +193,7 @@ class Pix2PixTask(TranslationTask):
             (:class:`~cvbench.models.segmenter_judge.SegmenterJudge`) adds the FCN-score.
         metric: builds the judge's metric (a partial of ``GenerativeMetric``).
         fcn_metric: builds the FCN-score's metric (a partial of ``SegmentationMetric`` with
-            ``num_classes`` and ``ignore_index`` -1).
+            ``ignore_index`` -1), called with the segmenter's ``num_classes``.
         **base: ``grid_size`` of :class:`TranslationTask`; ``nets`` (``generator``,
             ``discriminator``), ``optimization``, ``metrics`` (a ``RestorationMetric``).
     """
@@ -205,7 +205,7 @@ class Pix2PixTask(TranslationTask):
         lambda_l1: float = 100.0,
         judge: nn.Module | None = None,
         metric: Callable[..., GenerativeMetric] | None = None,
-        fcn_metric: Callable[[], SegmentationMetric] | None = None,
+        fcn_metric: Callable[..., SegmentationMetric] | None = None,
         **base: Any,
     ) -> None:
         if gan_loss not in GAN_LOSSES or lambda_l1 < 0:
@@ -227,7 +227,11 @@ class Pix2PixTask(TranslationTask):
         self.gan_loss, self.lambda_l1 = gan_loss, lambda_l1
         segments = judge is not None and hasattr(judge, "segment") and fcn_metric is not None
         self.fcn = nn.ModuleDict(
-            {f"{s}_{kind}": fcn_metric() for s in EVAL_STAGES for kind in ("fake", "real")}
+            {
+                f"{s}_{kind}": fcn_metric(num_classes=judge.num_classes)
+                for s in EVAL_STAGES
+                for kind in ("fake", "real")
+            }
             if segments
             else {}
         )

@@ -43,12 +43,21 @@ def test_every_model_passes_with_its_data(make_cfg, model: str) -> None:
     check_config_types(make_cfg(*model_run(model)))
 
 
+def data_batch(data: str) -> str:
+    """The batch type a data option's contract names."""
+    contract = OmegaConf.load(CONF / "data" / f"{data}.yaml").get("contract") or {}
+    return str(contract.get("batch"))
+
+
 def data_run(data: str) -> list[str]:
     """The overrides that compose a run of ``data``: with the model whose contract reads it,
-    else with the first model whose contract reads data of its folder."""
+    else with the first model of its folder whose contract reads data of the same batch type,
+    else with the first model of its folder."""
     folder = data.split("/")[0]
+    same_folder = [m for m, d in MODEL_DATA.items() if d.split("/")[0] == folder]
     models = [m for m, d in MODEL_DATA.items() if d == data]
-    models += [m for m, d in MODEL_DATA.items() if d.split("/")[0] == folder]
+    models += [m for m in same_folder if data_batch(MODEL_DATA[m]) == data_batch(data)]
+    models += same_folder
     return [*model_run(models[0]), f"data={data}"]
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from PIL import Image
 
+from cvbench.run.build import build_task
 from cvbench.run.checkpoints import read_checkpoint
 from cvbench.run.sample import load_task, translate_folder
 from cvbench.run.train import run_train
@@ -75,6 +77,20 @@ def check_translates_folder(ckpt: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_pix2pix_without_label_maps_refuses_the_segmenter_judge(make_cfg) -> None:
+    """Paired folders without a palette or label maps have no classes: the FCN-score's judge
+    is refused, naming the key and the way out; with no judge the task builds (PSNR / SSIM)."""
+    overrides = ("experiment=synthesis/pix2pix_shapes", "data=translation/paired_folders")
+    with pytest.raises(InstantiationException) as raised:
+        build_task(make_cfg(*overrides, "data.records.root=/nowhere"))
+    message = str(raised.value.__cause__)
+    assert message.startswith("task.module.judge: seg_shapes64_s0 is a segmenter") and (
+        "task.module.judge=null" in message
+    )
+    task = build_task(make_cfg(*overrides, "data.records.root=/nowhere", "task.module.judge=null"))
+    assert task.judge is None and len(task.fcn) == 0
+
+
 def test_pix2pix_reports_fcn_scores_and_translates_a_folder(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg(
         "experiment=synthesis/pix2pix_shapes",

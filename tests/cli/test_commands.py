@@ -110,4 +110,12 @@ def test_every_scorer_yaml_matches_its_documented_function(task: str) -> None:
 
 def test_score_tasks_are_the_config_group() -> None:
     assert tasks() == sorted(p.stem for p in (CONF_DIR / "score").glob("*.yaml"))
-    assert tasks() == ["classification", "detection", "fid", "restoration", "segmentation"]
+    assert tasks() == [
+        "classification",
+        "detection",
+        "fid",
+        "ocr",
+        "restoration",
+        "segmentation",
+        "text_detection",
+    ]

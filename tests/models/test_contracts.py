@@ -37,6 +37,10 @@ OUTPUTS = {
     "-> (B, 3, H, W) in [0, 1], discriminator -> (B,) logits",
     "denoiser": "test_denoiser_contract (tests/models/test_ddpm.py): predicted noise "
     "(B, C, H, W) from noisy images, timesteps (and labels)",
+    "ctc": "test_ctc_contract (tests/models/test_crnn.py): (B, T, charset classes) logits of "
+    "a text crop, blank 0",
+    "text_maps": "test_text_maps_contract (tests/models/test_dbnet.py): DBNet's probability, "
+    "threshold and binary maps (B, 1, H, W)",
     "translator": "test_translator_contract (tests/models/test_translation_contracts.py): "
     "generator* (B, 3, H, W) -> same shape in [0, 1], discriminator* patch logits (B, 1, h, w)",
 }

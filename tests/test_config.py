@@ -38,8 +38,9 @@ def tiny_data(data: DictConfig) -> list[str]:
     data config has."""
     overrides = ["data.batch_size=4"]
     records = data.get("records") or {}
-    if "num_images" in records:  # the embedded shapes
-        overrides.append("data.records.num_images={train: 8, val: 4, test: 4}")
+    if "num_images" in records:  # the embedded shapes, words, scenes: every split they have
+        sizes = ", ".join(f"{s}: {8 if s == 'train' else 4}" for s in records.num_images)
+        overrides.append(f"data.records.num_images={{{sizes}}}")
     elif "num_images" in (records.get("instances") or {}):  # their semantic masks
         overrides.append("data.records.instances.num_images={train: 8, val: 4, test: 4}")
     if "val_size" in records:  # a validation split held out of the training files

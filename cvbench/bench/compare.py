@@ -29,7 +29,16 @@ NAME_KEYS = frozenset({"run_name", "ckpt_path"})
 RUN_SPECIFIC_LEAVES = frozenset({"output_dir", "default_root_dir", "dirpath", "save_dir"})
 ABSENT = "<absent>"  # a config key one side does not have
 # Per-image scores: restoration's test_per_image.csv columns, classification's top-k errors.
-RESTORATION_COLUMNS = ("psnr", "ssim", "baseline_psnr", "baseline_ssim")
+# The columns of test_per_image.csv whose mean is the recorded test metric of that name:
+# restoration's PSNR / SSIM, text recognition's per-word accuracy (0 or 100) and 1 - N.E.D.
+PER_IMAGE_COLUMNS = (
+    "psnr",
+    "ssim",
+    "baseline_psnr",
+    "baseline_ssim",
+    "word_acc",
+    "one_minus_ned",
+)
 TOPK_ERROR = re.compile(r"test/top(\d+)_error")
 
 
@@ -186,7 +195,7 @@ def metric_rows(
     ]
 
 
-def _read_restoration(run_dir: Path, column: str) -> dict[str, float]:
+def _read_per_image_csv(run_dir: Path, column: str) -> dict[str, float]:
     path = run_dir / "test_per_image.csv"
     with path.open(newline="") as file:
         rows = list(csv.DictReader(file))
@@ -219,8 +228,9 @@ def _read_classification(run_dir: Path, k: int) -> dict[str, float]:
 
 
 def per_image_scores(record: RunRecord, metric: str) -> dict[str, float]:
-    """The run's per-test-image scores of ``metric``, keyed by image (restoration: its name;
-    classification: its position and label, so runs on other images never pair).
+    """The run's per-test-image scores of ``metric``, keyed by image (restoration, text
+    recognition: its name; classification: its position and label, so runs on other images
+    never pair).
 
     Raises:
         NotApplicable: the metric has no per-image form, or the run's files are missing.
@@ -229,12 +239,12 @@ def per_image_scores(record: RunRecord, metric: str) -> dict[str, float]:
     topk = TOPK_ERROR.fullmatch(metric)
     if topk:
         files = ("test_predictions.txt", "test_labels.txt")
-    elif metric.startswith("test/") and name in RESTORATION_COLUMNS:
+    elif metric.startswith("test/") and name in PER_IMAGE_COLUMNS:
         files = ("test_per_image.csv",)
     else:
         raise NotApplicable(
             f"no per-image scores of {metric} are recorded (runs record them for test/"
-            f"{', test/'.join(RESTORATION_COLUMNS)} and test/top<k>_error)"
+            f"{', test/'.join(PER_IMAGE_COLUMNS)} and test/top<k>_error)"
         )
     run_dir = Path(record.run_dir) if record.run_dir else None
     missing = [f for f in files if run_dir is None or not (run_dir / f).is_file()]
@@ -244,7 +254,7 @@ def per_image_scores(record: RunRecord, metric: str) -> dict[str, float]:
     if topk:
         scores = _read_classification(run_dir, int(topk.group(1)))
     else:
-        scores = _read_restoration(run_dir, name)
+        scores = _read_per_image_csv(run_dir, name)
     if not all(math.isfinite(v) for v in scores.values()):
         raise NotApplicable(f"run {record.run_id}: some per-image {metric} values are not finite")
     return scores

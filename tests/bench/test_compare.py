@@ -25,6 +25,7 @@ from cvbench.cli.compare import main
 from cvbench.store.database import ResultsStore, StoreError
 from cvbench.store.record import RunRecord
 from cvbench.tasks.restoration_report import per_image_csv
+from cvbench.tasks.text_recognition_report import per_word_csv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -184,6 +185,38 @@ def test_paired_bootstrap_over_restoration_images(store: ResultsStore) -> None:
     assert boot.p_value < 0.001 and boot.ci_low > 0
     same = compare(store, "aaa", "aaa", resamples=500).bootstrap.result
     assert same.mean_diff == 0 and same.p_value == 1
+
+
+def test_paired_bootstrap_over_recognised_words(store: ResultsStore) -> None:
+    """Text recognition: the per-word CSV the report writes pairs two runs word by word; each
+    word is right (100) or wrong (0), and the mean is the recorded word accuracy."""
+    truths = [f"w{i}" for i in range(200)]
+    right_a = [i % 4 != 0 for i in range(200)]  # 75%
+    right_b = [i % 20 != 0 for i in range(200)]  # 95%: right wherever A is, and on 40 more
+    for run_id, right in (("ra", right_a), ("rb", right_b)):
+        words = [
+            {
+                "index": i,
+                "name": f"word_{i:03d}.png",
+                "truth": t,
+                "prediction": t if ok else "x",
+                "right": int(ok),
+                "one_minus_ned": 1.0 if ok else 0.0,
+            }
+            for i, (t, ok) in enumerate(zip(truths, right, strict=True))
+        ]
+        acc = 100.0 * sum(right) / len(right)
+        config = {"task": {"name": "text_recognition"}, "data": {"name": "synth_words"}}
+        run_dir = add_run(
+            store, run_id, metrics={"test/word_acc": acc}, config=config, primary="test/word_acc"
+        )
+        (run_dir / "test_per_image.csv").write_text(per_word_csv(words))
+    scores = per_image_scores(store.get("ra"), "test/word_acc")
+    assert scores["word_000.png"] == 0.0 and scores["word_001.png"] == 100.0
+    boot = compare(store, "ra", "rb", metric="test/word_acc", resamples=2000, seed=0)
+    result = boot.bootstrap.result
+    assert result.n == 200 and result.mean_diff == pytest.approx(20.0)
+    assert result.ci_low > 0 and result.p_value < 0.01
 
 
 @pytest.mark.parametrize(

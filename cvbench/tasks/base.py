@@ -63,6 +63,9 @@ class TaskModule(pl.LightningModule):
     loss_stages: tuple[str, ...] = ()
     progress_bar_key: str | None = None
     not_logged: tuple[str, ...] = ()  # keys without the stage, e.g. ("crop_border",)
+    # State-dict key prefixes of frozen submodules built from the config (judges, loss
+    # networks): left out of checkpoints, and not expected when one is loaded.
+    frozen_prefixes: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -155,6 +158,29 @@ class TaskModule(pl.LightningModule):
             return
         for name, value in values.items():
             self.log(f"train/{name}", value, prog_bar=name == "loss_step", batch_size=batch_size)
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The module's state without the frozen submodules (``frozen_prefixes``)."""
+        state = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "")
+        for key in [k for k in state if k[len(prefix) :].startswith(self.frozen_prefixes)]:
+            del state[key]
+        return state
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        """Load a state; the frozen submodules, built from the config, may be absent."""
+        if not self.frozen_prefixes:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        result = super().load_state_dict(state_dict, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if not k.startswith(self.frozen_prefixes)]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(
+                f"{type(self).__name__}: the checkpoint's weights do not fit the task built from "
+                f"its config: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+            )
+        return result
 
     def epoch_extras(self, stage: str) -> dict[str, float | str | None]:
         """The task's own values of ``stage`` beyond its metrics and loss (protocol strings,

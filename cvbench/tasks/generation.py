@@ -45,7 +45,7 @@ so ``cvbench eval`` scores the very baseline of the run.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -131,6 +131,7 @@ class GenerationTask(TaskModule):
     """
 
     metric_stages = EVAL_STAGES
+    frozen_prefixes = FROZEN
     sampled_network: str = "generator"
     num_classes: int = 0
 
@@ -349,27 +350,6 @@ class GenerationTask(TaskModule):
             return self._batched(net, indices, labels, seed, **options)
         finally:
             net.train(was_training)
-
-    # --- checkpoints -----------------------------------------------------------------------------
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The module's state without the frozen judge (``FROZEN``)."""
-        state = super().state_dict(*args, **kwargs)
-        prefix = kwargs.get("prefix", "")
-        for key in [k for k in state if k[len(prefix) :].startswith(FROZEN)]:
-            del state[key]
-        return state
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign=False):
-        """Load a state; the frozen judge, built from its config, is absent."""
-        result = super().load_state_dict(state_dict, strict=False, assign=assign)
-        missing = [key for key in result.missing_keys if not key.startswith(FROZEN)]
-        if strict and (missing or result.unexpected_keys):
-            raise RuntimeError(
-                f"{type(self).__name__}: the checkpoint's weights do not fit the task built from "
-                f"its config: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
-            )
-        return result
 
 
 def _count(value: Any) -> str:

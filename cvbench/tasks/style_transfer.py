@@ -25,7 +25,7 @@ features by an untrained decoder).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -123,6 +123,7 @@ class StyleTransferTask(TaskModule):
     """
 
     metric_stages = EVAL_STAGES
+    frozen_prefixes = FROZEN
     loss_stages = STAGES
     progress_bar_key = "val/loss"
 
@@ -346,25 +347,6 @@ class StyleTransferTask(TaskModule):
         (optimization,) = self.optimization.values()
         parameters = [p for p in self.net.parameters() if p.requires_grad]
         return optimizer_config(self, parameters, optimization)
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The module's state without the frozen loss networks (``FROZEN``)."""
-        state = super().state_dict(*args, **kwargs)
-        prefix = kwargs.get("prefix", "")
-        for key in [k for k in state if k[len(prefix) :].startswith(FROZEN)]:
-            del state[key]
-        return state
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign=False):
-        """Load a state; the frozen loss networks, built from the config, may be absent."""
-        result = super().load_state_dict(state_dict, strict=False, assign=assign)
-        missing = [key for key in result.missing_keys if not key.startswith(FROZEN)]
-        if strict and (missing or result.unexpected_keys):
-            raise RuntimeError(
-                f"{type(self).__name__}: the checkpoint's weights do not fit the task built from "
-                f"its config: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
-            )
-        return result
 
 
 def _check_layers(

@@ -27,7 +27,7 @@ deterministic) and reports:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -71,6 +71,7 @@ class TranslationTask(TaskModule):
     """
 
     metric_stages = EVAL_STAGES
+    frozen_prefixes = FROZEN
     translator: str = "generator"
 
     def __init__(self, *, judge: nn.Module | None, grid_size: int = 8, **base: Any) -> None:
@@ -157,27 +158,6 @@ class TranslationTask(TaskModule):
         """One line: what is real, what is generated, the judge and the metric's settings."""
         judge = self.judge.protocol if self.judge is not None else "none"
         return f"real: {real}; generated: {fake}; judge: {judge}; {metric.protocol}"
-
-    # --- checkpoints -----------------------------------------------------------------------------
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The module's state without the frozen judge (``judge.*``)."""
-        state = super().state_dict(*args, **kwargs)
-        prefix = kwargs.get("prefix", "")
-        for key in [k for k in state if k[len(prefix) :].startswith(FROZEN)]:
-            del state[key]
-        return state
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign=False):
-        """Load a state; the judge, built from its config, is absent."""
-        result = super().load_state_dict(state_dict, strict=False, assign=assign)
-        missing = [key for key in result.missing_keys if not key.startswith(FROZEN)]
-        if strict and (missing or result.unexpected_keys):
-            raise RuntimeError(
-                f"{type(self).__name__}: the checkpoint's weights do not fit the task built from "
-                f"its config: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
-            )
-        return result
 
 
 class Pix2PixTask(TranslationTask):

@@ -137,6 +137,18 @@ def cached_judge(net: nn.Module, path: str | Path, fit: Callable[[nn.Module], An
     return net.requires_grad_(False).eval()
 
 
+def seeded_one_cycle_adam(
+    net: nn.Module, *, lr: float, steps: int, seed: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Seed torch's global generator with ``seed``, then Adam over ``net``'s parameters with a
+    one-cycle schedule peaking at ``lr`` over ``steps`` steps (at least one): how cvbench
+    trains its judges."""
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(1, steps))
+    return optimizer, schedule
+
+
 def fit_classifier(
     net: nn.Module, loader: DataLoader, *, epochs: int, lr: float, seed: int
 ) -> None:
@@ -151,11 +163,7 @@ def fit_classifier(
         lr: Adam's learning rate.
         seed: seeds torch's global generator (initial weights are the caller's).
     """
-    torch.manual_seed(seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=max(1, epochs * len(loader))
-    )
+    optimizer, schedule = seeded_one_cycle_adam(net, lr=lr, steps=epochs * len(loader), seed=seed)
     device = next(net.parameters()).device
     net.train()
     for _ in range(epochs):
@@ -185,14 +193,14 @@ def accuracy(net: nn.Module, loader: DataLoader) -> float | None:
     return 100.0 * right / total if total else None
 
 
-def _loader(
-    datamodule: Any, split: str, *, batch_size: int, shuffle: bool, seed: int
+def split_loader(
+    datamodule: Any, split: str, *, shuffle: bool, seed: int, batch_size: int | None = None
 ) -> DataLoader:
     """A plain dataloader over ``split`` of a cvbench datamodule (no distributed sampler: every
-    process sees the whole split)."""
+    process sees the whole split), in batches of ``batch_size`` (default: the datamodule's)."""
     return DataLoader(
         datamodule.split(split),
-        batch_size=batch_size,
+        batch_size=datamodule.batch_size if batch_size is None else batch_size,
         shuffle=shuffle,
         generator=torch.Generator().manual_seed(seed),
         collate_fn=datamodule.collate_fn,
@@ -246,12 +254,13 @@ def prepare_judge(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
     seed, size = int(judge.train_seed), int(judge.train_batch_size)
 
     def fit(net: nn.Module) -> None:
-        loader = _loader(datamodule, "train", batch_size=size, shuffle=True, seed=seed)
+        loader = split_loader(datamodule, "train", batch_size=size, shuffle=True, seed=seed)
         fit_classifier(net, loader, epochs=judge.train_epochs, lr=judge.train_lr, seed=seed)
 
     prepare_cached(judge, trainer, fit)
     if "test accuracy" not in judge.protocol:
-        score = accuracy(judge, _loader(datamodule, "test", batch_size=size, shuffle=False, seed=0))
+        test = split_loader(datamodule, "test", batch_size=size, shuffle=False, seed=0)
+        score = accuracy(judge, test)
         if score is not None:
             judge.protocol = f"{judge.protocol}, test accuracy {score:.1f}%"
     return judge

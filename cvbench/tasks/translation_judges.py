@@ -16,7 +16,6 @@ The process of rank 0 trains and caches a judge; the others wait, then read the 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -24,18 +23,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cvbench.data.batches import ImageBatch, TranslationBatch, UnpairedBatch
-from cvbench.tasks.judges import accuracy, fit_classifier, prepare_cached
-
-
-def _loader(datamodule: Any, split: str, *, shuffle: bool, seed: int) -> DataLoader:
-    """A plain dataloader over ``split`` (every process sees the whole split)."""
-    return DataLoader(
-        datamodule.split(split),
-        batch_size=datamodule.batch_size,
-        shuffle=shuffle,
-        generator=torch.Generator().manual_seed(seed),
-        collate_fn=datamodule.collate_fn,
-    )
+from cvbench.tasks.judges import (
+    accuracy,
+    fit_classifier,
+    prepare_cached,
+    seeded_one_cycle_adam,
+    split_loader,
+)
 
 
 def fit_segmenter(net: nn.Module, loader: DataLoader, *, epochs: int, lr: float, seed: int) -> None:
@@ -46,11 +40,7 @@ def fit_segmenter(net: nn.Module, loader: DataLoader, *, epochs: int, lr: float,
     Raises:
         ValueError: the split has no labelled pixel (data without label maps).
     """
-    torch.manual_seed(seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=max(1, epochs * len(loader))
-    )
+    optimizer, schedule = seeded_one_cycle_adam(net, lr=lr, steps=epochs * len(loader), seed=seed)
     device = next(net.parameters()).device
     net.train()
     for _ in range(epochs):
@@ -114,7 +104,7 @@ def prepare_segmenter(judge: nn.Module, trainer: pl.Trainer) -> nn.Module:
     seed = int(getattr(judge, "train_seed", 0))
 
     def fit(net: nn.Module) -> None:
-        loader = _loader(datamodule, "train", shuffle=True, seed=seed)
+        loader = split_loader(datamodule, "train", shuffle=True, seed=seed)
         fit_segmenter(net, loader, epochs=net.train_epochs, lr=net.train_lr, seed=seed)
 
     return prepare_cached(judge, trainer, fit)
@@ -127,12 +117,12 @@ def prepare_domain_classifier(judge: nn.Module, trainer: pl.Trainer) -> nn.Modul
     seed = int(getattr(judge, "train_seed", 0))
 
     def fit(net: nn.Module) -> None:
-        loader = DomainBatches(_loader(datamodule, "train", shuffle=True, seed=seed))
+        loader = DomainBatches(split_loader(datamodule, "train", shuffle=True, seed=seed))
         fit_classifier(net, loader, epochs=net.train_epochs, lr=net.train_lr, seed=seed)
 
     prepare_cached(judge, trainer, fit)
     if getattr(judge, "cache_path", None) and "test accuracy" not in judge.protocol:
-        test = DomainBatches(_loader(datamodule, "test", shuffle=False, seed=seed))
+        test = DomainBatches(split_loader(datamodule, "test", shuffle=False, seed=seed))
         score = accuracy(judge, test)
         if score is not None:
             judge.protocol = f"{judge.protocol}, test accuracy A vs B {score:.1f}%"

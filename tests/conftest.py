@@ -113,6 +113,29 @@ def run_cli(
     )
 
 
+def run_in_process(capsys, monkeypatch, *argv: str) -> tuple[int, str, str]:
+    """``cvbench <argv>`` in this process: exit status, stdout, stderr."""
+    from cvbench.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def the_error_line(code: int, stderr: str) -> str:
+    """The one ``error:`` line of a refused command (exit 1, no traceback)."""
+    assert code == 1, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr[-3000:]
+    return errors[0]
+
+
 def unshare_works() -> bool:
     """Whether this process may mount in a private mount namespace (root on Linux with
     ``unshare``): the tests that need a real read-only or full file system use one."""

@@ -6,18 +6,16 @@ every wrong use."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config
+from conftest import compose_config, run_in_process, the_error_line
 from fakes_generation import TINY_GAN
 from PIL import Image
 from torch import Tensor, nn
 
-from cvbench.cli.main import main
 from cvbench.run.sample import load_task, sample_names, translate_folder
 from cvbench.run.train import run_train
 
@@ -34,23 +32,7 @@ def gan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def sample(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
     """``cvbench sample <args>`` in-process: exit status, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", list(sys.argv))
-    try:
-        main(["sample", *args])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def the_error_line(code: int, stderr: str) -> str:
-    """The one ``error:`` line of a refused command (exit 1, no traceback)."""
-    assert code == 1, stderr[-3000:]
-    assert "Traceback" not in stderr, stderr[-3000:]
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr[-3000:]
-    return errors[0]
+    return run_in_process(capsys, monkeypatch, "sample", *args)
 
 
 def read(path: Path) -> np.ndarray:

@@ -7,17 +7,15 @@ run, whose "model" is one image)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config, run_cli
+from conftest import compose_config, run_cli, run_in_process, the_error_line
 from omegaconf import OmegaConf
 from PIL import Image
 
-from cvbench.cli.main import main
 from cvbench.run.build import build_networks
 from cvbench.run.stylize import plan_jobs
 from cvbench.run.train import run_train
@@ -118,23 +116,7 @@ def style(tmp_path: Path) -> Path:
 
 def stylize(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
     """``cvbench stylize <args>`` in-process: exit status, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", list(sys.argv))
-    try:
-        main(["stylize", *args])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def the_error_line(code: int, stderr: str) -> str:
-    """The one ``error:`` line of a refused command (exit 1, no traceback)."""
-    assert code == 1, stderr[-3000:]
-    assert "Traceback" not in stderr, stderr[-3000:]
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr[-3000:]
-    return errors[0]
+    return run_in_process(capsys, monkeypatch, "stylize", *args)
 
 
 def direct(

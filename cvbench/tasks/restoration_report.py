@@ -21,12 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from cvbench.files import write_text  # noqa: E402
 from cvbench.tasks.log_images import log_image  # noqa: E402
-from cvbench.tasks.reports import test_output  # noqa: E402
+from cvbench.tasks.reports import save_figure, test_output  # noqa: E402
 from cvbench.tasks.restoration import RestorationTestOutput  # noqa: E402
 
 PER_IMAGE_COLUMNS = ("index", "name", "psnr", "ssim", "baseline_psnr", "baseline_ssim")
@@ -89,10 +88,7 @@ def plot_restorations(rows: list[dict], path: Path) -> np.ndarray:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    with Image.open(path) as saved:
-        return np.asarray(saved.convert("RGB"))
+    return save_figure(fig, path)
 
 
 class RestorationReport(pl.Callback):

@@ -32,7 +32,7 @@ from matplotlib.patches import Polygon  # noqa: E402
 from cvbench.data.formats.icdar2015 import res_name, write_icdar2015_result  # noqa: E402
 from cvbench.files import write_text  # noqa: E402
 from cvbench.tasks.log_images import log_image  # noqa: E402
-from cvbench.tasks.reports import test_output  # noqa: E402
+from cvbench.tasks.reports import save_figure, test_output  # noqa: E402
 from cvbench.tasks.text_detection import TextDetectionTestOutput  # noqa: E402
 
 PER_IMAGE_COLUMNS = (
@@ -105,11 +105,7 @@ def plot_text_detections(
         fontsize=9,
     )
     fig.tight_layout()
-    fig.canvas.draw()
-    grid = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return grid
+    return save_figure(fig, path)
 
 
 class TextDetectionReport(pl.Callback):

@@ -24,12 +24,11 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from cvbench.data.formats.transcriptions import write_transcriptions  # noqa: E402
 from cvbench.files import write_text  # noqa: E402
 from cvbench.tasks.log_images import log_image  # noqa: E402
-from cvbench.tasks.reports import test_output  # noqa: E402
+from cvbench.tasks.reports import save_figure, test_output  # noqa: E402
 from cvbench.tasks.text_recognition import MAIN_SPLIT, TextRecognitionTestOutput  # noqa: E402
 
 COLUMNS = ("index", "name", "truth", "prediction", "word_acc", "one_minus_ned")
@@ -78,10 +77,7 @@ def plot_words(rows: list[dict[str, Any]], path: Path, *, title: str) -> np.ndar
             ax.set_frame_on(False)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    with Image.open(path) as saved:
-        return np.asarray(saved.convert("RGB"))
+    return save_figure(fig, path)
 
 
 class TextRecognitionReport(pl.Callback):

@@ -114,10 +114,12 @@ def run_cli(
 
 
 def run_in_process(capsys, monkeypatch, *argv: str) -> tuple[int, str, str]:
-    """``cvbench <argv>`` in this process: exit status, stdout, stderr."""
+    """``cvbench <argv>`` in this process: exit status, stdout, stderr (``sys.argv`` and
+    ``__main__``'s spec restored after)."""
     from cvbench.cli.main import main
 
     monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", sys.modules["__main__"].__spec__)
     try:
         main(list(argv))
         code = 0

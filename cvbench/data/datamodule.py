@@ -193,6 +193,17 @@ class RecordsDataModule(pl.LightningDataModule):
         self.datasets: dict[str, Dataset] = {}
         self._loaded_transform_states: dict[str, Any] = {}
 
+    def refuse_eval_transforms(self, why: str) -> None:
+        """Raise unless the val and test transforms are null (a family whose evaluation input
+        is fixed); ``why`` says what evaluation does instead.
+
+        Raises:
+            ValueError: naming ``data.transforms.<split>``.
+        """
+        for split in ("val", "test"):
+            if self.transforms.get(split) is not None:
+                raise ValueError(f"data.transforms.{split} must be null: {why}")
+
     def make_dataset(self, records: object, transform: Callable | None, split: str) -> Dataset:
         """The dataset of one split's records, checked against the data config."""
         raise NotImplementedError

@@ -235,12 +235,9 @@ class StyleDataModule(RecordsDataModule):
                 raise ValueError(f"data.{key} must be >= 1, got {value}")
         if train_crop not in TRAIN_CROPS:
             raise ValueError(f"data.train_crop must be one of {TRAIN_CROPS}, got {train_crop!r}")
-        for split in ("val", "test"):
-            if self.transforms.get(split) is not None:
-                raise ValueError(
-                    f"data.transforms.{split} must be null: the evaluation grid is fixed "
-                    "(short side resized to data.eval_size, centre crop)"
-                )
+        self.refuse_eval_transforms(
+            "the evaluation grid is fixed (short side resized to data.eval_size, centre crop)"
+        )
         self.styles = styles
         self.crop_size = crop_size
         self.style_size = style_size

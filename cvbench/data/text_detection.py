@@ -227,12 +227,9 @@ class TextDetectionDataModule(RecordsDataModule):
             raise ValueError(f"data.image_size must be >= 8, got {image_size}")
         if not 0.0 < min_visible <= 1.0:
             raise ValueError(f"data.min_visible must be in (0, 1], got {min_visible}")
-        for split in ("val", "test"):
-            if self.transforms.get(split) is not None:
-                raise ValueError(
-                    f"data.transforms.{split} must be null: evaluation images are only resized "
-                    "(data.image_size), never augmented"
-                )
+        self.refuse_eval_transforms(
+            "evaluation images are only resized (data.image_size), never augmented"
+        )
         self.image_size = image_size
         self.keep_aspect = keep_aspect
         self.min_visible = min_visible

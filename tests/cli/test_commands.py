@@ -5,27 +5,19 @@ the old spellings with the new form; ``cvbench score``'s tasks are the YAMLs of
 from __future__ import annotations
 
 import inspect
-import sys
 
 import pytest
+from conftest import run_in_process
 
-from cvbench.cli.main import COMMANDS, HYDRA_COMMANDS, main
+from cvbench.cli.main import COMMANDS, HYDRA_COMMANDS
 from cvbench.cli.options import REQUIRED
 from cvbench.cli.scorers import arg_docs, load_scorer, tasks
 from cvbench.conf import CONF_DIR
 
 
 def run(capsys, monkeypatch, *argv: str) -> tuple[int, str, str]:
-    """``cvbench <argv>`` in-process (sys.argv and ``__main__``'s spec restored after)."""
-    monkeypatch.setattr(sys, "argv", list(sys.argv))
-    monkeypatch.setattr(sys.modules["__main__"], "__spec__", sys.modules["__main__"].__spec__)
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    """``cvbench <argv>`` in-process."""
+    return run_in_process(capsys, monkeypatch, *argv)
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
